@@ -1,0 +1,50 @@
+"""What every subcommand shares: exit codes, reading inputs, writing outputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..atomicfile import write_atomic
+from ..errors import InputError
+
+#: Exit codes: the contract with CI systems.
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_FETCH = 3
+
+#: Largest input file read; evidence, collateral and chains are far smaller.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def read_input(path: str, *, what: str) -> bytes:
+    """Read a file named on the command line (``-`` is stdin); :class:`InputError` if it can't be."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", location=path) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{what} larger than {MAX_INPUT_BYTES} bytes", location=path)
+    return data
+
+
+def write_output(text: str, path: str | None) -> None:
+    """Write to ``path`` atomically, or to stdout when ``path`` is ``None`` or ``-``."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", location=path) from None
+
+
+def error(message: str) -> None:
+    """One clear line on stderr."""
+    print(f"cvm-verifier: error: {message}", file=sys.stderr)

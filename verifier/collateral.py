@@ -1,0 +1,83 @@
+"""Intel collateral for quote verification (``QuoteCollateralV3`` as dcap-qvl writes it as JSON).
+
+Collateral is per FMSPC (platform family) and is valid for about 30 days. Parse it once and reuse
+the :class:`Collateral` for every quote of that platform family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import dcap_qvl
+
+from .errors import InputError
+
+#: dcap-qvl JSON fields; all are required.
+_FIELDS = (
+    "pck_crl_issuer_chain",
+    "root_ca_crl",
+    "pck_crl",
+    "tcb_info_issuer_chain",
+    "tcb_info",
+    "tcb_info_signature",
+    "qe_identity_issuer_chain",
+    "qe_identity",
+    "qe_identity_signature",
+)
+
+
+@dataclass(frozen=True)
+class Collateral:
+    """Parsed collateral, its SHA-256 and what its TCB info says (unverified until used)."""
+
+    inner: dcap_qvl.QuoteCollateralV3
+    sha256: str
+    fmspc: str | None
+    tcb_info_issue_date: str | None
+    tcb_info_next_update: str | None
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Collateral:
+        """Parse dcap-qvl collateral JSON; :class:`InputError` names what is wrong."""
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        try:
+            text = raw.decode("utf-8")
+            document = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise InputError("collateral is not UTF-8 JSON") from None
+        if not isinstance(document, dict):
+            raise InputError("collateral is not a JSON object")
+        for field in _FIELDS:
+            if not isinstance(document.get(field), str):
+                raise InputError("missing or not a string", location=field)
+        try:
+            inner = dcap_qvl.QuoteCollateralV3.from_json(text)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"dcap-qvl rejects the collateral: {_first_line(exc)}") from None
+        fmspc = issue = next_update = None
+        try:
+            tcb_info = json.loads(document["tcb_info"])
+        except json.JSONDecodeError:
+            raise InputError("not JSON", location="tcb_info") from None
+        if isinstance(tcb_info, dict):
+            fmspc = _str_or_none(tcb_info.get("fmspc"))
+            issue = _str_or_none(tcb_info.get("issueDate"))
+            next_update = _str_or_none(tcb_info.get("nextUpdate"))
+        return cls(
+            inner=inner,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            fmspc=fmspc.upper() if fmspc else None,
+            tcb_info_issue_date=issue,
+            tcb_info_next_update=next_update,
+        )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,31 @@
+"""The one error hierarchy of cvm-verifier.
+
+Every error the library raises on purpose derives from :class:`VerifierError`. Bad input (a file
+that is not evidence, a malformed collateral, a broken policy) is an :class:`InputError` that names
+where the problem is; misuse of the API (a naive datetime, a wrong type) raises the usual built-in
+``ValueError``/``TypeError`` instead, because it is a bug in the caller, not in the data.
+"""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Base class of every error raised by cvm-verifier on purpose."""
+
+
+class InputError(VerifierError):
+    """Input that cannot be used: malformed JSON, wrong types, bad hex, unknown format.
+
+    ``location`` names where the problem is, as a JSON path (``app_certificates[0].quote``), a
+    file name, or ``file:line`` for text formats; ``message`` says what is wrong with it.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+    def within(self, outer: str) -> InputError:
+        """Return the same error with ``outer`` (a file name, say) prefixed to its location."""
+        location = f"{outer}: {self.location}" if self.location else outer
+        return InputError(self.message, location=location)

@@ -1,0 +1,201 @@
+"""Evidence documents: what a CVM hands out to prove what it runs.
+
+:func:`load_evidence` detects the format of a JSON document and returns an :class:`Evidence`: the
+quote (the only signed part), the event log and the unsigned claims around it. Nothing here is
+trusted yet; :func:`verifier.verify` checks every claim against the quote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import InputError
+from ..hexutil import decode_hex, json_path
+from .getquote import GetQuoteResponse
+from .phala import (
+    Certificate,
+    CertificateIssuer,
+    CertificateSubject,
+    CvmAttestation,
+    EventLog,
+    EventLogEntry,
+    TcbInfo,
+)
+
+__all__ = [
+    "Certificate",
+    "CertificateIssuer",
+    "CertificateSubject",
+    "CvmAttestation",
+    "Evidence",
+    "EvidenceFormat",
+    "EventLog",
+    "EventLogEntry",
+    "GetQuoteResponse",
+    "TcbClaims",
+    "TcbInfo",
+    "load_evidence",
+    "parse_model",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Upper bound on an evidence document; real ones are ~100 KiB.
+MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
+
+
+class EvidenceFormat(StrEnum):
+    PHALA_CVM_ATTESTATION = "phala-cvm-attestation"
+    DSTACK_GETQUOTE = "dstack-getquote"
+
+
+@dataclass(frozen=True)
+class TcbClaims:
+    """``tcb_info`` register claims (hex as given, normalised): to be compared with the quote."""
+
+    mrtd: str
+    rtmr0: str
+    rtmr1: str
+    rtmr2: str
+    rtmr3: str
+    rootfs_hash: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence document, parsed but not yet verified.
+
+    ``quote`` is ``None`` when the document carries no quote (an offline CVM, say): verification
+    then fails. ``compose`` is the exact bytes of the app compose the document carries, if any.
+    """
+
+    format: EvidenceFormat
+    raw: bytes
+    sha256: str
+    quote: bytes | None
+    quote_location: str
+    events: tuple[EventLogEntry, ...]
+    compose: bytes | None = None
+    compose_file: str | None = None
+    claims: TcbClaims | None = None
+    certificates: tuple[Certificate, ...] = ()
+    #: the API's ``error`` field (set when the CVM is offline)
+    error: str | None = None
+
+
+def parse_model(model: type[M], data: object) -> M:
+    """Validate ``data`` as ``model``, turning pydantic's errors into one :class:`InputError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise InputError(f"{first['msg']}{more}", location=json_path(tuple(first["loc"]))) from None
+
+
+def _decode_json(raw: bytes) -> object:
+    if len(raw) > MAX_EVIDENCE_BYTES:
+        raise InputError(f"larger than {MAX_EVIDENCE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InputError("not JSON: nested too deeply") from None
+
+
+def detect_format(document: object) -> EvidenceFormat:
+    """Tell which evidence format a decoded JSON document is, or raise :class:`InputError`."""
+    if isinstance(document, dict):
+        if "app_certificates" in document or "tcb_info" in document or "is_online" in document:
+            return EvidenceFormat.PHALA_CVM_ATTESTATION
+        if "quote" in document:
+            return EvidenceFormat.DSTACK_GETQUOTE
+    raise InputError(
+        "unrecognised evidence: expected a Phala Cloud CvmAttestation (app_certificates, "
+        "tcb_info, ...) or a dstack GetQuote response (quote, event_log, ...)"
+    )
+
+
+def load_evidence(raw: bytes | str) -> Evidence:
+    """Parse an evidence document (either format, detected automatically).
+
+    Raises :class:`InputError` naming the JSON path of the first problem.
+    """
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    document = _decode_json(data)
+    digest = hashlib.sha256(data).hexdigest()
+    fmt = detect_format(document)
+    if fmt is EvidenceFormat.PHALA_CVM_ATTESTATION:
+        return _from_cvm_attestation(parse_model(CvmAttestation, document), data, digest)
+    return _from_getquote(parse_model(GetQuoteResponse, document), data, digest)
+
+
+def _from_getquote(doc: GetQuoteResponse, raw: bytes, digest: str) -> Evidence:
+    return Evidence(
+        format=EvidenceFormat.DSTACK_GETQUOTE,
+        raw=raw,
+        sha256=digest,
+        quote=decode_hex(doc.quote, location="quote"),
+        quote_location="quote",
+        events=doc.event_log,
+    )
+
+
+def _from_cvm_attestation(doc: CvmAttestation, raw: bytes, digest: str) -> Evidence:
+    certificates = doc.app_certificates or ()
+    quote: bytes | None = None
+    quote_location = "app_certificates"
+    for index, cert in enumerate(certificates):
+        position = cert.position_in_chain if cert.position_in_chain is not None else index
+        if position == 0 and cert.quote is not None:
+            quote_location = f"app_certificates[{index}].quote"
+            quote = decode_hex(cert.quote, location=quote_location)
+            break
+    tcb = doc.tcb_info
+    events: tuple[EventLogEntry, ...] = ()
+    if tcb is not None and tcb.event_log is not None:
+        events = tcb.event_log
+    elif doc.eventlog is not None:
+        events = doc.eventlog
+    claims = None
+    compose = None
+    if tcb is not None:
+        claims = TcbClaims(
+            mrtd=tcb.mrtd, rtmr0=tcb.rtmr0, rtmr1=tcb.rtmr1, rtmr2=tcb.rtmr2, rtmr3=tcb.rtmr3,
+            rootfs_hash=tcb.rootfs_hash,
+        )
+        if tcb.app_compose is not None:
+            # compose-hash covers the exact bytes dstack hashed: the string's UTF-8 encoding.
+            compose = _utf8(tcb.app_compose, location="tcb_info.app_compose")
+    return Evidence(
+        format=EvidenceFormat.PHALA_CVM_ATTESTATION,
+        raw=raw,
+        sha256=digest,
+        quote=quote,
+        quote_location=quote_location,
+        events=events,
+        compose=compose,
+        compose_file=doc.compose_file,
+        claims=claims,
+        certificates=certificates,
+        error=doc.error,
+    )
+
+
+def _utf8(text: str, *, location: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("contains a lone surrogate: not valid Unicode", location=location) from None

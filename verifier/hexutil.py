@@ -1,0 +1,41 @@
+"""Hex decoding that tolerates the drift seen in the wild (``0x`` prefixes, upper case)."""
+
+from __future__ import annotations
+
+from .errors import InputError
+
+
+def strip_hex(text: str) -> str:
+    """Lower-case ``text`` and drop one ``0x``/``0X`` prefix."""
+    text = text.strip()
+    if text[:2] in ("0x", "0X"):
+        text = text[2:]
+    return text.lower()
+
+
+def decode_hex(text: str, *, location: str, length: int | None = None) -> bytes:
+    """Decode hex (optional ``0x``), raising :class:`InputError` at ``location`` when malformed."""
+    body = strip_hex(text)
+    if len(body) % 2:
+        raise InputError("odd number of hex digits", location=location)
+    try:
+        data = bytes.fromhex(body)
+    except ValueError:
+        raise InputError("not hexadecimal", location=location) from None
+    if not body.isascii() or (body and not all(c in "0123456789abcdef" for c in body)):
+        # bytes.fromhex accepts inner whitespace; evidence never contains any.
+        raise InputError("not hexadecimal", location=location)
+    if length is not None and len(data) != length:
+        raise InputError(f"expected {length} bytes, got {len(data)}", location=location)
+    return data
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a JSON path: ``a.b[0].c``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
