@@ -13,3 +13,34 @@ Typical use, before trusting a CVM::
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .collateral import Collateral
+from .errors import InputError, VerifierError
+from .evidence import Evidence, EvidenceFormat, load_evidence
+from .findings import CHECKS, Finding, Status
+from .policy import BASELINE, BaselinePolicy, Policy
+from .quote_verification import INTEL_ROOT, TrustRoot
+from .report import REPORT_SCHEMA, Report, Verdict
+from .verification import verify
+
+__all__ = [
+    "BASELINE",
+    "CHECKS",
+    "INTEL_ROOT",
+    "REPORT_SCHEMA",
+    "BaselinePolicy",
+    "Collateral",
+    "Evidence",
+    "EvidenceFormat",
+    "Finding",
+    "InputError",
+    "Policy",
+    "Report",
+    "Status",
+    "TrustRoot",
+    "Verdict",
+    "VerifierError",
+    "__version__",
+    "load_evidence",
+    "verify",
+]

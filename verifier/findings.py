@@ -98,7 +98,7 @@ CHECKS: dict[str, str] = {
     "report_data_binding": "quote report_data = SHA512('ratls-cert:' || leaf SPKI DER)",
     "app_id_mismatch": "the certificate's app id equals the app-id event",
     "kms_root_binding": "the chain's root CA key equals the key-provider id measured in RTMR3",
-    "certificate_chain": "the PEM certificate chain is given (warn: certificates not verified)",
+    "chain_not_available": "a PEM certificate chain is given (warn: certificates not verified)",
     # policy
     "policy": "the policy in force and what it pins",
 }
