@@ -20,6 +20,7 @@ from .evidence import Evidence, EvidenceFormat, load_evidence
 from .findings import CHECKS, Finding, Status
 from .policy import BASELINE, BaselinePolicy, Policy
 from .quote_verification import INTEL_ROOT, TrustRoot
+from .render import render_text
 from .report import REPORT_SCHEMA, Report, Verdict
 from .verification import verify
 
@@ -42,5 +43,6 @@ __all__ = [
     "VerifierError",
     "__version__",
     "load_evidence",
+    "render_text",
     "verify",
 ]

@@ -118,6 +118,10 @@ def verify_quote(
     quote: bytes, collateral: Collateral, at_secs: int, trust_root: TrustRoot = INTEL_ROOT
 ) -> QuoteOutcome:
     """Run dcap-qvl on ``quote`` at ``at_secs`` (Unix seconds); never raises for bad evidence."""
+    if at_secs < 0:
+        # dcap-qvl takes an unsigned 64-bit time; say so rather than leak an OverflowError.
+        return QuoteOutcome(status=None, advisory_ids=(), error_class="quote_verification",
+                            error="verification time is before 1970-01-01T00:00:00Z")
     try:
         if trust_root.der is None:
             verified = dcap_qvl.verify(quote, collateral.inner, at_secs)

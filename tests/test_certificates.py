@@ -1,0 +1,157 @@
+"""Certificate chain logic: the API's description (claims) and the real PEM chain."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.corpus import case
+from verifier.certificates import (
+    check_api_chain,
+    check_api_validity,
+    check_extensions,
+    check_fingerprints,
+    check_kms_root,
+    check_metadata,
+    check_report_data,
+    check_signatures,
+    der_octet_string,
+    load_pem_chain,
+)
+from verifier.errors import InputError
+from verifier.evidence import load_evidence
+from verifier.evidence.phala import Certificate
+from verifier.findings import Status
+
+APP = case("app-uptodate")
+EVIDENCE = load_evidence(APP.evidence)
+CERTS = EVIDENCE.certificates
+CHAIN = load_pem_chain(APP.chain or b"")
+AT = APP.at
+
+
+def edited(index: int, **changes: object) -> tuple[Certificate, ...]:
+    certs = list(CERTS)
+    data = certs[index].model_dump()
+    for dotted, value in changes.items():
+        target = data
+        *path, last = dotted.split("__")
+        for part in path:
+            target = target[part]
+        target[last] = value
+    certs[index] = Certificate.model_validate(data)
+    return tuple(certs)
+
+
+def test_real_chain_links() -> None:
+    assert check_api_chain(CERTS).status is Status.PASS
+
+
+def test_issuer_that_is_not_the_next_subject_breaks_the_chain() -> None:
+    finding = check_api_chain(edited(0, issuer__common_name="Dstack Rogue CA"))
+    assert finding.status is Status.FAIL
+    assert "issuer" in finding.reason and finding.actual is not None
+    assert "Dstack Rogue CA" in finding.actual
+
+
+def test_positions_must_be_contiguous_from_zero() -> None:
+    finding = check_api_chain(edited(2, position_in_chain=5))
+    assert finding.status is Status.FAIL and "positions" in finding.reason
+
+
+def test_an_issuer_must_be_a_ca() -> None:
+    assert check_api_chain(edited(1, is_ca=False)).status is Status.FAIL
+
+
+def test_the_leaf_must_carry_the_quote() -> None:
+    assert check_api_chain(edited(0, quote=None)).status is Status.FAIL
+
+
+def test_positions_decide_the_order_not_the_list() -> None:
+    assert check_api_chain(tuple(reversed(CERTS))).status is Status.PASS
+
+
+def test_no_certificates_is_a_skip() -> None:
+    assert check_api_chain(()).status is Status.SKIP
+
+
+def test_validity_window() -> None:
+    assert check_api_validity(CERTS, AT).status is Status.PASS
+    late = datetime.fromisoformat("2040-01-01T00:00:00Z")
+    finding = check_api_validity(CERTS, late)
+    assert finding.status is Status.FAIL and finding.actual == "2040-01-01T00:00:00Z"
+
+
+def test_real_pem_chain_verifies_and_matches_the_api() -> None:
+    assert check_signatures(CHAIN).status is Status.PASS
+    assert check_fingerprints(CHAIN, CERTS).status is Status.PASS
+    assert check_metadata(CHAIN, CERTS).status is Status.PASS
+
+
+def test_pem_chain_out_of_order_fails_signatures() -> None:
+    certs = CHAIN.certificates
+    swapped = load_pem_chain(b"".join(
+        c.public_bytes(Encoding.PEM) for c in (certs[1], certs[0], certs[2])))
+    assert check_signatures(swapped).status is Status.FAIL
+
+
+def test_api_fingerprint_lie_is_caught() -> None:
+    finding = check_fingerprints(CHAIN, edited(0, fingerprint="00" * 32))
+    assert finding.status is Status.FAIL
+
+
+def test_api_metadata_lie_is_caught() -> None:
+    finding = check_metadata(CHAIN, edited(1, serial_number="01"))
+    assert finding.status is Status.FAIL and "serial_number" in finding.reason
+
+
+def test_extensions_match_the_evidence() -> None:
+    events = [e.model_dump(include={"imr", "event_type", "digest", "event", "event_payload"})
+              for e in EVIDENCE.events]
+    assert check_extensions(CHAIN, EVIDENCE.quote, events, CERTS[0]).status is Status.PASS
+    assert EVIDENCE.quote is not None
+    flipped = bytearray(EVIDENCE.quote)
+    flipped[650] ^= 1
+    assert check_extensions(CHAIN, bytes(flipped), events, CERTS[0]).status is Status.FAIL
+    events[3]["event_payload"] = "00"
+    assert check_extensions(CHAIN, EVIDENCE.quote, events, CERTS[0]).status is Status.FAIL
+
+
+def test_report_data_binds_the_leaf_key() -> None:
+    report_data = bytes.fromhex(APP.expected["report_data"])
+    assert check_report_data(CHAIN, report_data).status is Status.PASS
+    assert check_report_data(CHAIN, bytes(64)).status is Status.FAIL
+
+
+def test_kms_root_is_the_measured_key_provider() -> None:
+    provider = APP.expected["key_provider"]
+    assert check_kms_root(CHAIN, provider).status is Status.PASS
+    assert check_kms_root(CHAIN, {"name": "kms", "id": "00"}).status is Status.FAIL
+    assert check_kms_root(CHAIN, {"name": "local-sgx", "id": "00"}).status is Status.SKIP
+
+
+def test_der_octet_string() -> None:
+    assert der_octet_string(b"\x04\x02ab") == b"ab"
+    long = b"x" * 300
+    assert der_octet_string(b"\x04\x82\x01\x2c" + long) == long
+    for bad in (b"", b"\x05\x01a", b"\x04\x05ab", b"\x04\x80", b"\x04\x85\x00\x00\x00\x00\x01a"):
+        with pytest.raises(ValueError):
+            der_octet_string(bad)
+
+
+def test_garbage_pem_is_an_input_error() -> None:
+    with pytest.raises(InputError):
+        load_pem_chain(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    with pytest.raises(InputError):
+        load_pem_chain(b"")
+
+
+def test_event_log_extension_is_json() -> None:
+    # The leaf's 62397.1.2 extension holds the same log as tcb_info.event_log.
+    from verifier.certificates import OID_EVENT_LOG, dstack_extension
+
+    raw = dstack_extension(CHAIN.leaf, OID_EVENT_LOG)
+    assert raw is not None and len(json.loads(raw)) == len(EVIDENCE.events)
