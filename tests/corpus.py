@@ -53,8 +53,13 @@ class Case:
         return datetime.fromisoformat(self.expected["verify_at"])
 
     def cli_args(self) -> list[str]:
-        args = [str(self.evidence_path), "--collateral", str(self.path / "collateral.json"),
-                "--at", self.expected["verify_at"]]
+        args = [
+            str(self.evidence_path),
+            "--collateral",
+            str(self.path / "collateral.json"),
+            "--at",
+            self.expected["verify_at"],
+        ]
         if self.chain is not None:
             args += ["--chain", str(self.path / "chain.pem")]
         if self.compose is not None:

@@ -13,8 +13,12 @@ MEASURED = hashlib.sha256(COMPOSE).digest()
 
 
 def test_real_compose_binds_to_its_event() -> None:
-    assert check_compose_hash(COMPOSE, bytes.fromhex(case("kms-uptodate").expected[
-        "compose_hash_event"])).status is Status.PASS
+    assert (
+        check_compose_hash(
+            COMPOSE, bytes.fromhex(case("kms-uptodate").expected["compose_hash_event"])
+        ).status
+        is Status.PASS
+    )
 
 
 def test_a_trailing_newline_breaks_the_binding() -> None:

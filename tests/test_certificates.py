@@ -93,8 +93,9 @@ def test_real_pem_chain_verifies_and_matches_the_api() -> None:
 
 def test_pem_chain_out_of_order_fails_signatures() -> None:
     certs = CHAIN.certificates
-    swapped = load_pem_chain(b"".join(
-        c.public_bytes(Encoding.PEM) for c in (certs[1], certs[0], certs[2])))
+    swapped = load_pem_chain(
+        b"".join(c.public_bytes(Encoding.PEM) for c in (certs[1], certs[0], certs[2]))
+    )
     assert check_signatures(swapped).status is Status.FAIL
 
 
@@ -109,8 +110,10 @@ def test_api_metadata_lie_is_caught() -> None:
 
 
 def test_extensions_match_the_evidence() -> None:
-    events = [e.model_dump(include={"imr", "event_type", "digest", "event", "event_payload"})
-              for e in EVIDENCE.events]
+    events = [
+        e.model_dump(include={"imr", "event_type", "digest", "event", "event_payload"})
+        for e in EVIDENCE.events
+    ]
     assert check_extensions(CHAIN, EVIDENCE.quote, events, CERTS[0]).status is Status.PASS
     assert EVIDENCE.quote is not None
     flipped = bytearray(EVIDENCE.quote)

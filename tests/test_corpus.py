@@ -19,8 +19,13 @@ IDS = [c.name for c in CASES]
 
 
 def _verify(case: Case):  # type: ignore[no-untyped-def]
-    return verify(case.evidence, collateral=case.collateral, at=case.at, chain_pem=case.chain,
-                  compose=case.compose)
+    return verify(
+        case.evidence,
+        collateral=case.collateral,
+        at=case.at,
+        chain_pem=case.chain,
+        compose=case.compose,
+    )
 
 
 def test_the_corpus_is_all_there() -> None:

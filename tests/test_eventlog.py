@@ -8,8 +8,6 @@ import json
 import pytest
 
 from tests.corpus import RAW_DIR, case
-from verifier.evidence import load_evidence
-from verifier.evidence.phala import EventLogEntry
 from verifier.eventlog import (
     RUNTIME_EVENT_TYPE,
     decode_event_log,
@@ -17,15 +15,30 @@ from verifier.eventlog import (
     runtime_digest,
     runtime_identity,
 )
+from verifier.evidence import load_evidence
+from verifier.evidence.phala import EventLogEntry
 from verifier.quote import parse_td_quote
 
 RT = RUNTIME_EVENT_TYPE
 
 
-def entry(name: str, payload: bytes, *, imr: int = 3, digest: str = "", event_type: int = RT,
-          version: int | None = None, preimage: str | None = None) -> EventLogEntry:
-    data: dict[str, object] = {"imr": imr, "event_type": event_type, "digest": digest,
-                               "event": name, "event_payload": payload.hex()}
+def entry(
+    name: str,
+    payload: bytes,
+    *,
+    imr: int = 3,
+    digest: str = "",
+    event_type: int = RT,
+    version: int | None = None,
+    preimage: str | None = None,
+) -> EventLogEntry:
+    data: dict[str, object] = {
+        "imr": imr,
+        "event_type": event_type,
+        "digest": digest,
+        "event": name,
+        "event_payload": payload.hex(),
+    }
     if version is not None:
         data["version"] = version
     if preimage is not None:
@@ -42,22 +55,25 @@ def test_v1_digest_is_sha384_of_type_name_payload() -> None:
 def test_v2_digest_is_sha384_of_canonical_json() -> None:
     canonical = b'{"name":"compose-hash","payload":"abcd","type":134217729}'
     assert runtime_digest("compose-hash", b"\xab\xcd", 2) == hashlib.sha384(canonical).digest()
-    assert runtime_digest("compose-hash", b"\xab\xcd", 2) != runtime_digest("compose-hash",
-                                                                           b"\xab\xcd", 1)
+    assert runtime_digest("compose-hash", b"\xab\xcd", 2) != runtime_digest(
+        "compose-hash", b"\xab\xcd", 1
+    )
 
 
 def test_replay_extends_each_register_from_zero() -> None:
     boot = "11" * 48
-    log = decode_event_log([entry("", b"", imr=0, digest=boot, event_type=1),
-                            entry("app-id", b"\x01" * 20)])
+    log = decode_event_log(
+        [entry("", b"", imr=0, digest=boot, event_type=1), entry("app-id", b"\x01" * 20)]
+    )
     rtmr0 = hashlib.sha384(bytes(48) + bytes.fromhex(boot)).digest()
     rtmr3 = hashlib.sha384(bytes(48) + runtime_digest("app-id", b"\x01" * 20)).digest()
     assert replay(log.events) == (rtmr0, bytes(48), bytes(48), rtmr3)
 
 
 def test_replay_mixes_v1_and_v2_events() -> None:
-    log = decode_event_log([entry("app-id", b"\x01", version=1),
-                            entry("compose-hash", b"\x02", version=2)])
+    log = decode_event_log(
+        [entry("app-id", b"\x01", version=1), entry("compose-hash", b"\x02", version=2)]
+    )
     step = hashlib.sha384(bytes(48) + runtime_digest("app-id", b"\x01", 1)).digest()
     step = hashlib.sha384(step + runtime_digest("compose-hash", b"\x02", 2)).digest()
     assert replay(log.events)[3] == step
@@ -105,8 +121,13 @@ def test_runtime_digest_field_is_never_trusted() -> None:
 def test_malformed_events_are_reported_and_break_their_register(
     bad: dict[str, object], problem: str
 ) -> None:
-    data: dict[str, object] = {"imr": 3, "event_type": RT, "digest": "", "event": "app-id",
-                               "event_payload": "01"}
+    data: dict[str, object] = {
+        "imr": 3,
+        "event_type": RT,
+        "digest": "",
+        "event": "app-id",
+        "event_payload": "01",
+    }
     data.update(bad)
     log = decode_event_log([EventLogEntry.model_validate(data)])
     assert log.events == ()
@@ -114,15 +135,18 @@ def test_malformed_events_are_reported_and_break_their_register(
 
 
 def test_identity_comes_from_events_before_system_ready() -> None:
-    log = decode_event_log([entry("app-id", b"\x01" * 20), entry("system-ready", b""),
-                            entry("my-app-event", b"x")])
+    log = decode_event_log(
+        [entry("app-id", b"\x01" * 20), entry("system-ready", b""), entry("my-app-event", b"x")]
+    )
     identity = runtime_identity(log.events)
     assert identity.get("app-id") == b"\x01" * 20
     assert identity.violations == ()
 
 
 def test_duplicate_identity_event_is_a_violation() -> None:
-    log = decode_event_log([entry("compose-hash", b"\x01" * 32), entry("compose-hash", b"\x02" * 32)])
+    log = decode_event_log(
+        [entry("compose-hash", b"\x01" * 32), entry("compose-hash", b"\x02" * 32)]
+    )
     identity = runtime_identity(log.events)
     assert identity.get("compose-hash") == b"\x01" * 32
     assert "repeats" in identity.violations[0]

@@ -33,8 +33,11 @@ def test_verified_quote() -> None:
 
 def test_outofdate_quote_keeps_status_and_sorted_advisories() -> None:
     kms = case("kms-outofdate")
-    outcome = verify_quote(load_evidence(kms.evidence).quote or b"",
-                           Collateral.from_json(kms.collateral), kms.expected["verify_at_unix"])
+    outcome = verify_quote(
+        load_evidence(kms.evidence).quote or b"",
+        Collateral.from_json(kms.collateral),
+        kms.expected["verify_at_unix"],
+    )
     assert outcome.status == "OutOfDate"
     assert list(outcome.advisory_ids) == sorted(kms.expected["advisory_ids"])
 
@@ -51,16 +54,19 @@ def test_outofdate_quote_keeps_status_and_sorted_advisories() -> None:
         ("truncated", "app", "2025-09-15T00:00:00Z", "quote_parse"),
     ],
 )
-def test_real_failures_are_classified(quote: str, collateral: str, at: str,
-                                      finding_id: str) -> None:
+def test_real_failures_are_classified(
+    quote: str, collateral: str, at: str, finding_id: str
+) -> None:
     quotes = {
         "app": APP_QUOTE,
         "bitflip": load_evidence(case("quote-bitflip").evidence).quote or b"",
         "outdated-raw": (RAW_DIR / "dcap-qvl" / "tdx_quote_outdated").read_bytes(),
         "truncated": APP_QUOTE[:700],
     }
-    collaterals = {"app": APP_COLLATERAL,
-                   "kms": Collateral.from_json(case("kms-uptodate").collateral)}
+    collaterals = {
+        "app": APP_COLLATERAL,
+        "kms": Collateral.from_json(case("kms-uptodate").collateral),
+    }
     outcome = verify_quote(quotes[quote], collaterals[collateral], secs(at))
     assert not outcome.verified and outcome.status is None
     assert outcome.error_class == finding_id, outcome.error
@@ -80,28 +86,43 @@ def test_time_before_epoch_is_a_failure_not_an_overflow() -> None:
     [
         ("Verification failed: TCBInfo expired", "collateral_expired"),
         ("Verification failed: QE Identity expired", "collateral_expired"),
-        ("Verification failed: CrlExpired { time: UnixTime(9), next_update: UnixTime(1) }",
-         "collateral_expired"),
+        (
+            "Verification failed: CrlExpired { time: UnixTime(9), next_update: UnixTime(1) }",
+            "collateral_expired",
+        ),
         ("Verification failed: TCBInfo issue date is in the future", "collateral_not_yet_valid"),
         ("Verification failed: Fmspc mismatch", "collateral_fmspc_mismatch"),
         ("Verification failed: ISV enclave report signature is invalid", "quote_signature"),
         ("Verification failed: QE report hash mismatch", "quote_signature"),
-        ("Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
-         "CertRevoked", "pck_revoked"),
-        ("Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
-         "CertExpired { time: UnixTime(2), not_after: UnixTime(1) }", "pck_cert_expired"),
-        ("Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
-         "CertNotValidYet { time: UnixTime(1), not_before: UnixTime(2) }",
-         "pck_cert_not_yet_valid"),
-        ("Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
-         "UnknownIssuer", "quote_signature"),
+        (
+            "Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
+            "CertRevoked",
+            "pck_revoked",
+        ),
+        (
+            "Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
+            "CertExpired { time: UnixTime(2), not_after: UnixTime(1) }",
+            "pck_cert_expired",
+        ),
+        (
+            "Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
+            "CertNotValidYet { time: UnixTime(1), not_before: UnixTime(2) }",
+            "pck_cert_not_yet_valid",
+        ),
+        (
+            "Verification failed: Failed to verify certificate chain\n\nCaused by:\n    "
+            "UnknownIssuer",
+            "quote_signature",
+        ),
         ("Verification failed: No matching TCB level found", "tcb_level_not_found"),
         ("Verification failed: TCB status is invalid: Revoked", "tcb_status"),
         ("Verification failed: Debug mode is enabled", "td_debug"),
         ("Verification failed: TD migration is enabled", "td_attributes"),
         ("Verification failed: QE MRSIGNER mismatch: expected 00, got 01", "qe_identity"),
-        ("Verification failed: Failed to decode quote\n\nCaused by:\n    Invalid TEE type",
-         "quote_parse"),
+        (
+            "Verification failed: Failed to decode quote\n\nCaused by:\n    Invalid TEE type",
+            "quote_parse",
+        ),
         ("Verification failed: something new", "quote_verification"),
         ("", "quote_verification"),
     ],

@@ -118,34 +118,57 @@ def check_api_chain(certs: Sequence[Certificate]) -> Finding:
     positions = [p for p, _ in positioned]
     if positions != list(range(len(certs))):
         return Finding.failed(
-            "cert_chain", "positions in chain are not 0..n-1, each once",
-            expected=str(list(range(len(certs)))), actual=str(positions),
+            "cert_chain",
+            "positions in chain are not 0..n-1, each once",
+            expected=str(list(range(len(certs)))),
+            actual=str(positions),
         )
     chain = [c for _, c in positioned]
     for i in range(len(chain) - 1):
-        issuer = _name(chain[i].issuer.common_name, chain[i].issuer.organization,
-                       chain[i].issuer.country)
-        subject = _name(chain[i + 1].subject.common_name, chain[i + 1].subject.organization,
-                        chain[i + 1].subject.country)
+        issuer = _name(
+            chain[i].issuer.common_name, chain[i].issuer.organization, chain[i].issuer.country
+        )
+        subject = _name(
+            chain[i + 1].subject.common_name,
+            chain[i + 1].subject.organization,
+            chain[i + 1].subject.country,
+        )
         if issuer != subject:
             return Finding.failed(
-                "cert_chain", f"certificate {i}'s issuer is not certificate {i + 1}'s subject",
-                expected=subject, actual=issuer,
+                "cert_chain",
+                f"certificate {i}'s issuer is not certificate {i + 1}'s subject",
+                expected=subject,
+                actual=issuer,
             )
         if not chain[i + 1].is_ca:
-            return Finding.failed("cert_chain", f"certificate {i + 1} issues but is not a CA",
-                                  expected="is_ca true", actual="is_ca false")
+            return Finding.failed(
+                "cert_chain",
+                f"certificate {i + 1} issues but is not a CA",
+                expected="is_ca true",
+                actual="is_ca false",
+            )
     last = chain[-1]
     last_issuer = _name(last.issuer.common_name, last.issuer.organization, last.issuer.country)
     last_subject = _name(last.subject.common_name, last.subject.organization, last.subject.country)
     if last_issuer != last_subject and not last.is_ca:
-        return Finding.failed("cert_chain", "the last certificate is neither self-issued nor a CA",
-                              expected=last_subject, actual=last_issuer)
+        return Finding.failed(
+            "cert_chain",
+            "the last certificate is neither self-issued nor a CA",
+            expected=last_subject,
+            actual=last_issuer,
+        )
     if chain[0].quote is None:
-        return Finding.failed("cert_chain", "the leaf (position 0) carries no quote",
-                              expected="a quote", actual="null")
-    return Finding.passed("cert_chain", f"{len(chain)} certificates link from the leaf to "
-                          f"{last.subject.common_name!r}", actual=f"{len(chain)} certificates")
+        return Finding.failed(
+            "cert_chain",
+            "the leaf (position 0) carries no quote",
+            expected="a quote",
+            actual="null",
+        )
+    return Finding.passed(
+        "cert_chain",
+        f"{len(chain)} certificates link from the leaf to {last.subject.common_name!r}",
+        actual=f"{len(chain)} certificates",
+    )
 
 
 def check_api_validity(certs: Sequence[Certificate], at: datetime) -> Finding:
@@ -157,10 +180,12 @@ def check_api_validity(certs: Sequence[Certificate], at: datetime) -> Finding:
             return Finding.failed(
                 "cert_validity",
                 f"certificate {position} ({cert.subject.common_name}) is not valid at this time",
-                expected=f"{_iso(cert.not_before)} .. {_iso(cert.not_after)}", actual=_iso(at),
+                expected=f"{_iso(cert.not_before)} .. {_iso(cert.not_after)}",
+                actual=_iso(at),
             )
-    return Finding.passed("cert_validity", f"all {len(certs)} certificates are valid at this time",
-                          actual=_iso(at))
+    return Finding.passed(
+        "cert_validity", f"all {len(certs)} certificates are valid at this time", actual=_iso(at)
+    )
 
 
 def _iso(moment: datetime) -> str:
@@ -182,25 +207,37 @@ def check_signatures(chain: PemChain) -> Finding:
         except (ValueError, TypeError, InvalidSignature) as exc:
             what = "itself (root)" if issuer is cert else f"certificate {i + 1}"
             return Finding.failed(
-                "cert_signature", f"certificate {i} is not signed by {what}",
+                "cert_signature",
+                f"certificate {i} is not signed by {what}",
                 expected=issuer.subject.rfc4514_string(),
                 actual=f"{cert.issuer.rfc4514_string()}: {type(exc).__name__} {exc}".strip(),
             )
-    return Finding.passed("cert_signature", f"{len(certs)} signatures verify up to a self-signed "
-                          "root", actual=certs[-1].subject.rfc4514_string())
+    return Finding.passed(
+        "cert_signature",
+        f"{len(certs)} signatures verify up to a self-signed root",
+        actual=certs[-1].subject.rfc4514_string(),
+    )
 
 
 def check_fingerprints(chain: PemChain, api: Sequence[Certificate]) -> Finding:
     """``cert_fingerprint``: the PEM certificates are the ones the API describes."""
     if not api:
         return Finding.skipped("cert_fingerprint", "the evidence describes no certificates")
-    pem = [hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest()
-           for c in chain.certificates]
-    described = [c.fingerprint.lower().removeprefix("0x").replace(":", "")
-                 for _, c in sorted(_positioned(api), key=lambda pc: pc[0])]
+    pem = [
+        hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest()
+        for c in chain.certificates
+    ]
+    described = [
+        c.fingerprint.lower().removeprefix("0x").replace(":", "")
+        for _, c in sorted(_positioned(api), key=lambda pc: pc[0])
+    ]
     if pem != described:
-        return Finding.failed("cert_fingerprint", "the PEM chain is not the chain the API describes",
-                              expected=",".join(described), actual=",".join(pem))
+        return Finding.failed(
+            "cert_fingerprint",
+            "the PEM chain is not the chain the API describes",
+            expected=",".join(described),
+            actual=",".join(pem),
+        )
     return Finding.passed("cert_fingerprint", f"{len(pem)} fingerprints match", actual=pem[0])
 
 
@@ -259,15 +296,21 @@ def check_metadata(chain: PemChain, api: Sequence[Certificate]) -> Finding:
         return Finding.skipped("cert_metadata", "the evidence describes no certificates")
     claimed = [c for _, c in sorted(_positioned(api), key=lambda pc: pc[0])]
     if len(claimed) != len(chain.certificates):
-        return Finding.failed("cert_metadata", "the API and the PEM have different chain lengths",
-                              expected=str(len(chain.certificates)), actual=str(len(claimed)))
+        return Finding.failed(
+            "cert_metadata",
+            "the API and the PEM have different chain lengths",
+            expected=str(len(chain.certificates)),
+            actual=str(len(claimed)),
+        )
     for position, (cert, claim) in enumerate(zip(chain.certificates, claimed, strict=True)):
         real, said = _describe(cert), _claimed(claim)
         for key, value in real.items():
             if said[key] != value:
                 return Finding.failed(
-                    "cert_metadata", f"certificate {position}: the API's {key} is not the PEM's",
-                    expected=str(value), actual=str(said[key]),
+                    "cert_metadata",
+                    f"certificate {position}: the API's {key} is not the PEM's",
+                    expected=str(value),
+                    actual=str(said[key]),
                 )
     return Finding.passed("cert_metadata", "the API's certificate fields match the PEM")
 
@@ -279,10 +322,15 @@ def _event_tuples(events: object) -> list[tuple[object, ...]] | None:
     for e in events:
         if not isinstance(e, dict):
             return None
-        out.append((
-            e.get("imr"), e.get("event_type"), str(e.get("digest") or "").lower(),
-            e.get("event"), str(e.get("event_payload") or "").lower(),
-        ))
+        out.append(
+            (
+                e.get("imr"),
+                e.get("event_type"),
+                str(e.get("digest") or "").lower(),
+                e.get("event"),
+                str(e.get("event_payload") or "").lower(),
+            )
+        )
     return out
 
 
@@ -298,11 +346,16 @@ def check_extensions(
     except ValueError as exc:
         return Finding.failed("cert_extension_mismatch", f"malformed dstack extension: {exc}")
     if ext_quote is None:
-        return Finding.failed("cert_extension_mismatch", "the PEM leaf carries no quote extension",
-                              expected="extension 1.3.6.1.4.1.62397.1.1", actual="absent")
+        return Finding.failed(
+            "cert_extension_mismatch",
+            "the PEM leaf carries no quote extension",
+            expected="extension 1.3.6.1.4.1.62397.1.1",
+            actual="absent",
+        )
     if quote is None or ext_quote != quote:
         return Finding.failed(
-            "cert_extension_mismatch", "the evidence's quote is not the one in the leaf certificate",
+            "cert_extension_mismatch",
+            "the evidence's quote is not the one in the leaf certificate",
             expected=hashlib.sha256(ext_quote).hexdigest(),
             actual=hashlib.sha256(quote).hexdigest() if quote is not None else None,
         )
@@ -323,15 +376,20 @@ def check_extensions(
     if ext_app is not None and api_leaf is not None and api_leaf.app_id is not None:
         claimed = api_leaf.app_id.lower().removeprefix("0x")
         if claimed != ext_app.hex():
-            return Finding.failed("cert_extension_mismatch",
-                                  "the API's leaf app_id is not the certificate's",
-                                  expected=ext_app.hex(), actual=claimed)
-    return Finding.passed("cert_extension_mismatch",
-                          "the leaf certificate's quote and event log are the evidence's")
+            return Finding.failed(
+                "cert_extension_mismatch",
+                "the API's leaf app_id is not the certificate's",
+                expected=ext_app.hex(),
+                actual=claimed,
+            )
+    return Finding.passed(
+        "cert_extension_mismatch", "the leaf certificate's quote and event log are the evidence's"
+    )
 
 
-def _first_difference(a: list[tuple[object, ...]] | None,
-                      b: list[tuple[object, ...]] | None) -> str:
+def _first_difference(
+    a: list[tuple[object, ...]] | None, b: list[tuple[object, ...]] | None
+) -> str:
     if a is None or b is None:
         return "event log not parseable"
     for i, (x, y) in enumerate(zip(a, b, strict=False)):
@@ -347,10 +405,12 @@ def check_report_data(chain: PemChain, report_data: bytes) -> Finding:
         return Finding.failed(
             "report_data_binding",
             "quote report_data is not SHA512('ratls-cert:' || leaf public key)",
-            expected=expected.hex(), actual=report_data.hex(),
+            expected=expected.hex(),
+            actual=report_data.hex(),
         )
-    return Finding.passed("report_data_binding", "the quote binds the leaf certificate's key",
-                          actual="ratls-cert")
+    return Finding.passed(
+        "report_data_binding", "the quote binds the leaf certificate's key", actual="ratls-cert"
+    )
 
 
 def leaf_app_id(chain: PemChain | None, api_leaf: Certificate | None) -> str | None:
@@ -372,13 +432,18 @@ def check_kms_root(chain: PemChain, key_provider: dict[str, str] | None) -> Find
     if key_provider is None:
         return Finding.skipped("kms_root_binding", "no key-provider event")
     if key_provider.get("name") != "kms":
-        return Finding.skipped("kms_root_binding",
-                               f"key provider is {key_provider.get('name')!r}, not a KMS")
+        return Finding.skipped(
+            "kms_root_binding", f"key provider is {key_provider.get('name')!r}, not a KMS"
+        )
     root = spki_der(chain.certificates[-1]).hex()
     measured = key_provider.get("id", "").lower()
     if root != measured:
-        return Finding.failed("kms_root_binding",
-                              "the chain's root CA key is not the measured key provider's",
-                              expected=measured, actual=root)
-    return Finding.passed("kms_root_binding", "the chain's root CA is the measured KMS",
-                          actual=root[-16:])
+        return Finding.failed(
+            "kms_root_binding",
+            "the chain's root CA key is not the measured key provider's",
+            expected=measured,
+            actual=root,
+        )
+    return Finding.passed(
+        "kms_root_binding", "the chain's root CA is the measured KMS", actual=root[-16:]
+    )

@@ -24,8 +24,15 @@ SHA384_SIZE = 48
 
 #: Runtime events that say who the CVM is. Each must occur once, before ``system-ready``.
 IDENTITY_EVENTS = frozenset(
-    {"app-id", "compose-hash", "instance-id", "key-provider", "os-image-hash", "mr-kms",
-     "rootfs-hash"}
+    {
+        "app-id",
+        "compose-hash",
+        "instance-id",
+        "key-provider",
+        "os-image-hash",
+        "mr-kms",
+        "rootfs-hash",
+    }
 )
 SYSTEM_READY = "system-ready"
 #: Events that must not repeat: identity events and the boundary itself.
@@ -154,7 +161,9 @@ def decode_event_log(entries: Sequence[EventLogEntry]) -> DecodedLog:
                 replay_digest=replay,
             )
         )
-    return DecodedLog(events=tuple(events), problems=tuple(problems), broken_rtmrs=frozenset(broken))
+    return DecodedLog(
+        events=tuple(events), problems=tuple(problems), broken_rtmrs=frozenset(broken)
+    )
 
 
 def replay(events: Sequence[Event]) -> tuple[bytes, bytes, bytes, bytes]:
@@ -162,7 +171,9 @@ def replay(events: Sequence[Event]) -> tuple[bytes, bytes, bytes, bytes]:
     registers = [bytes(SHA384_SIZE)] * RTMR_COUNT
     for event in events:
         if event.replay_digest is not None:
-            registers[event.imr] = hashlib.sha384(registers[event.imr] + event.replay_digest).digest()
+            registers[event.imr] = hashlib.sha384(
+                registers[event.imr] + event.replay_digest
+            ).digest()
     return registers[0], registers[1], registers[2], registers[3]
 
 
@@ -190,9 +201,7 @@ def runtime_identity(events: Sequence[Event]) -> RuntimeIdentity:
         name = event.name
         if name in SINGLETON_EVENTS:
             if name in seen:
-                violations.append(
-                    f"'{name}' at event {event.index} repeats event {seen[name]}"
-                )
+                violations.append(f"'{name}' at event {event.index} repeats event {seen[name]}")
                 continue
             seen[name] = event.index
         if ready and name in IDENTITY_EVENTS:

@@ -33,23 +33,27 @@ class Finding(BaseModel):
     reason: str
 
     @classmethod
-    def passed(cls, id: str, reason: str, *, expected: str | None = None,
-               actual: str | None = None) -> Finding:
+    def passed(
+        cls, id: str, reason: str, *, expected: str | None = None, actual: str | None = None
+    ) -> Finding:
         return cls(id=id, status=Status.PASS, expected=expected, actual=actual, reason=reason)
 
     @classmethod
-    def failed(cls, id: str, reason: str, *, expected: str | None = None,
-               actual: str | None = None) -> Finding:
+    def failed(
+        cls, id: str, reason: str, *, expected: str | None = None, actual: str | None = None
+    ) -> Finding:
         return cls(id=id, status=Status.FAIL, expected=expected, actual=actual, reason=reason)
 
     @classmethod
-    def warned(cls, id: str, reason: str, *, expected: str | None = None,
-               actual: str | None = None) -> Finding:
+    def warned(
+        cls, id: str, reason: str, *, expected: str | None = None, actual: str | None = None
+    ) -> Finding:
         return cls(id=id, status=Status.WARN, expected=expected, actual=actual, reason=reason)
 
     @classmethod
-    def skipped(cls, id: str, reason: str, *, expected: str | None = None,
-                actual: str | None = None) -> Finding:
+    def skipped(
+        cls, id: str, reason: str, *, expected: str | None = None, actual: str | None = None
+    ) -> Finding:
         return cls(id=id, status=Status.SKIP, expected=expected, actual=actual, reason=reason)
 
 
@@ -62,8 +66,8 @@ CHECKS: dict[str, str] = {
     # the TDX quote (dcap-qvl)
     "quote_parse": "the quote is present and is a TDX v4/v5 quote",
     "quote_verification": "dcap-qvl verifies the quote; any failure not classified below",
-    "quote_signature": "quote signature, QE report, QE report hash, PCK chain, collateral signatures",
-    "collateral_expired": "the collateral (TCB info, QE identity, CRLs, signing certs) is not expired",
+    "quote_signature": "quote signature, QE report and its hash, PCK chain, collateral signatures",
+    "collateral_expired": "the collateral (TCB info, QE identity, CRLs, signers) has not expired",
     "collateral_not_yet_valid": "the collateral was issued before the verification time",
     "collateral_fmspc_mismatch": "the collateral's TCB info is for the quote's FMSPC",
     "pck_cert_expired": "the quote's PCK certificate has not expired",

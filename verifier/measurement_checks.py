@@ -16,9 +16,12 @@ def check_event_log_parse(log: DecodedLog, total: int) -> Finding:
     if log.problems:
         shown = "; ".join(log.problems[:3])
         more = f" (+{len(log.problems) - 3} more)" if len(log.problems) > 3 else ""
-        return Finding.failed("event_log_parse", f"{len(log.problems)} malformed events: "
-                              f"{shown}{more}", expected=f"{total} well-formed events",
-                              actual=f"{total - len(log.problems)} well-formed")
+        return Finding.failed(
+            "event_log_parse",
+            f"{len(log.problems)} malformed events: {shown}{more}",
+            expected=f"{total} well-formed events",
+            actual=f"{total - len(log.problems)} well-formed",
+        )
     return Finding.passed("event_log_parse", f"{total} events decoded", actual=str(total))
 
 
@@ -32,21 +35,25 @@ def check_event_digests(events: Sequence[Event]) -> Finding:
             expected_pre = runtime_preimage(event.name, event.payload, event.version)
             if event.preimage != expected_pre:
                 return Finding.failed(
-                    "event_digest", f"event {event.index} ({event.name}): preimage is not the "
+                    "event_digest",
+                    f"event {event.index} ({event.name}): preimage is not the "
                     f"V{event.version} preimage of its name and payload",
-                    expected=expected_pre.hex(), actual=event.preimage.hex(),
+                    expected=expected_pre.hex(),
+                    actual=event.preimage.hex(),
                 )
         if not event.given_digest:
             continue  # dstack 0.6 "lite" logs omit runtime digests: not a claim, not an error
         checked += 1
         if event.given_digest != event.replay_digest:
             return Finding.failed(
-                "event_digest", f"event {event.index} ({event.name}): digest does not match its "
-                "name and payload", expected=event.replay_digest.hex() if event.replay_digest
-                else None, actual=event.given_digest.hex(),
+                "event_digest",
+                f"event {event.index} ({event.name}): digest does not match its name and payload",
+                expected=event.replay_digest.hex() if event.replay_digest else None,
+                actual=event.given_digest.hex(),
             )
-    return Finding.passed("event_digest", f"{checked} runtime digests recomputed and equal",
-                          actual=str(checked))
+    return Finding.passed(
+        "event_digest", f"{checked} runtime digests recomputed and equal", actual=str(checked)
+    )
 
 
 def check_replay(log: DecodedLog, quote: TdQuote) -> Finding:
@@ -58,12 +65,16 @@ def check_replay(log: DecodedLog, quote: TdQuote) -> Finding:
         broken = [i for i in wrong if i in log.broken_rtmrs]
         why = f" ({', '.join(f'RTMR{i}' for i in broken)} has malformed events)" if broken else ""
         return Finding.failed(
-            "rtmr_replay", f"replaying the event log does not give {names} of the quote{why}",
+            "rtmr_replay",
+            f"replaying the event log does not give {names} of the quote{why}",
             expected=" ".join(f"rtmr{i}={quote.rtmr[i].hex()}" for i in wrong),
             actual=" ".join(f"rtmr{i}={replayed[i].hex()}" for i in wrong),
         )
-    return Finding.passed("rtmr_replay", f"{len(log.events)} events replay to RTMR0-3 of the "
-                          "quote", actual=f"rtmr3={replayed[3].hex()}")
+    return Finding.passed(
+        "rtmr_replay",
+        f"{len(log.events)} events replay to RTMR0-3 of the quote",
+        actual=f"rtmr3={replayed[3].hex()}",
+    )
 
 
 def check_claims(claims: TcbClaims | None, quote: TdQuote) -> Finding:
@@ -80,7 +91,8 @@ def check_claims(claims: TcbClaims | None, quote: TdQuote) -> Finding:
     wrong = [name for name, (claim, real) in pairs.items() if strip_hex(claim) != real.hex()]
     if wrong:
         return Finding.failed(
-            "tcb_info_mismatch", f"tcb_info claims {', '.join(wrong)} the quote does not have",
+            "tcb_info_mismatch",
+            f"tcb_info claims {', '.join(wrong)} the quote does not have",
             expected=" ".join(f"{n}={pairs[n][1].hex()}" for n in wrong),
             actual=" ".join(f"{n}={strip_hex(pairs[n][0])}" for n in wrong),
         )
@@ -90,9 +102,12 @@ def check_claims(claims: TcbClaims | None, quote: TdQuote) -> Finding:
 def check_identity_events(identity: RuntimeIdentity) -> Finding:
     """``duplicate_event``: identity events are unambiguous (once each, before system-ready)."""
     if identity.violations:
-        return Finding.failed("duplicate_event", "; ".join(identity.violations[:3]),
-                              expected="each identity event once, before system-ready",
-                              actual=f"{len(identity.violations)} violations")
+        return Finding.failed(
+            "duplicate_event",
+            "; ".join(identity.violations[:3]),
+            expected="each identity event once, before system-ready",
+            actual=f"{len(identity.violations)} violations",
+        )
     return Finding.passed("duplicate_event", "identity events occur once, before system-ready")
 
 
@@ -100,16 +115,27 @@ def check_quote_body(quote: TdQuote) -> list[Finding]:
     """``td_debug`` and ``seam_signer`` from the TD report body."""
     findings = []
     if quote.debug:
-        findings.append(Finding.failed("td_debug", "the TD is a debug TD: the host can read its "
-                                       "memory", expected="DEBUG bit clear",
-                                       actual=quote.td_attributes.hex()))
+        findings.append(
+            Finding.failed(
+                "td_debug",
+                "the TD is a debug TD: the host can read its memory",
+                expected="DEBUG bit clear",
+                actual=quote.td_attributes.hex(),
+            )
+        )
     else:
-        findings.append(Finding.passed("td_debug", "not a debug TD",
-                                       actual=quote.td_attributes.hex()))
+        findings.append(
+            Finding.passed("td_debug", "not a debug TD", actual=quote.td_attributes.hex())
+        )
     if any(quote.mr_signer_seam):
-        findings.append(Finding.failed("seam_signer", "the TDX module is not signed by Intel "
-                                       "(MRSIGNERSEAM is not zero)", expected="0" * 96,
-                                       actual=quote.mr_signer_seam.hex()))
+        findings.append(
+            Finding.failed(
+                "seam_signer",
+                "the TDX module is not signed by Intel (MRSIGNERSEAM is not zero)",
+                expected="0" * 96,
+                actual=quote.mr_signer_seam.hex(),
+            )
+        )
     else:
         findings.append(Finding.passed("seam_signer", "MRSIGNERSEAM is zero (Intel TDX module)"))
     return findings

@@ -76,7 +76,7 @@ def classify_dcap_error(message: str) -> str:
 
 @dataclass(frozen=True)
 class TrustRoot:
-    """The root CA quotes are verified under. ``der`` ``None`` means dcap-qvl's built-in Intel root."""
+    """The root CA that quotes are verified under; ``der=None``: dcap-qvl's built-in Intel root."""
 
     der: bytes | None
     subject: str
@@ -93,8 +93,9 @@ class TrustRoot:
             cert = x509.load_der_x509_certificate(der)
         except ValueError:
             raise InputError("trust root is not a DER X.509 certificate") from None
-        return cls(der=der, subject=cert.subject.rfc4514_string(),
-                   sha256=hashlib.sha256(der).hexdigest())
+        return cls(
+            der=der, subject=cert.subject.rfc4514_string(), sha256=hashlib.sha256(der).hexdigest()
+        )
 
 
 INTEL_ROOT = TrustRoot(der=None, subject=INTEL_ROOT_SUBJECT, sha256=INTEL_ROOT_SHA256)
@@ -120,17 +121,24 @@ def verify_quote(
     """Run dcap-qvl on ``quote`` at ``at_secs`` (Unix seconds); never raises for bad evidence."""
     if at_secs < 0:
         # dcap-qvl takes an unsigned 64-bit time; say so rather than leak an OverflowError.
-        return QuoteOutcome(status=None, advisory_ids=(), error_class="quote_verification",
-                            error="verification time is before 1970-01-01T00:00:00Z")
+        return QuoteOutcome(
+            status=None,
+            advisory_ids=(),
+            error_class="quote_verification",
+            error="verification time is before 1970-01-01T00:00:00Z",
+        )
     try:
         if trust_root.der is None:
             verified = dcap_qvl.verify(quote, collateral.inner, at_secs)
         else:
-            verified = dcap_qvl.verify_with_root_ca(quote, collateral.inner, trust_root.der, at_secs)
+            verified = dcap_qvl.verify_with_root_ca(
+                quote, collateral.inner, trust_root.der, at_secs
+            )
     except (ValueError, RuntimeError, OverflowError) as exc:
         message = str(exc).strip() or type(exc).__name__
-        return QuoteOutcome(status=None, advisory_ids=(), error=message,
-                            error_class=classify_dcap_error(message))
+        return QuoteOutcome(
+            status=None, advisory_ids=(), error=message, error_class=classify_dcap_error(message)
+        )
     return QuoteOutcome(
         status=verified.status,
         advisory_ids=tuple(sorted(verified.advisory_ids)),

@@ -21,8 +21,11 @@ def render_text(report: Report, *, colour: bool = False) -> str:
     failed = len(report.failures())
     warned = len(report.warnings())
     status = report.quote.status or "not verified"
-    root = "Intel root" if report.quote.trust_root.intel else (
-        f"NON-INTEL TEST ROOT {report.quote.trust_root.subject}")
+    root = (
+        "Intel root"
+        if report.quote.trust_root.intel
+        else (f"NON-INTEL TEST ROOT {report.quote.trust_root.subject}")
+    )
     lines.append(
         f"verdict: {report.verdict.value.upper()} ({failed} failed, {warned} warnings; "
         f"TCB {status}; {root}; at {report.verified_at}; policy {report.policy.name})"

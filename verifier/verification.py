@@ -114,9 +114,10 @@ class _Verification:
         """Run one check; an exception inside it is a failing finding (fail closed)."""
         try:
             result = check()
-        except Exception as exc:  # noqa: BLE001 - any bug in a check must fail, never pass
-            result = Finding.failed(finding_id, f"internal error in the check: "
-                                    f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            result = Finding.failed(
+                finding_id, f"internal error in the check: {type(exc).__name__}: {exc}"
+            )
         self.findings.extend(result if isinstance(result, list) else [result])
 
     # -- assembling the report ------------------------------------------------------------
@@ -128,17 +129,25 @@ class _Verification:
         chain_in: bytes | str | None,
         compose: bytes | None,
     ) -> Report:
-        try:
-            evidence = evidence_in if isinstance(evidence_in, Evidence) else load_evidence(
-                evidence_in)
-        except InputError as exc:
-            raw = evidence_in.encode() if isinstance(evidence_in, str) else bytes(evidence_in)
-            self.findings.append(Finding.failed("evidence_parse", f"not usable evidence: {exc}"))
-            return self._report(EvidenceInfo(format=None, sha256=hashlib.sha256(raw).hexdigest()))
+        if isinstance(evidence_in, Evidence):
+            evidence = evidence_in
+        else:
+            try:
+                evidence = load_evidence(evidence_in)
+            except InputError as exc:
+                raw = evidence_in.encode() if isinstance(evidence_in, str) else evidence_in
+                self.findings.append(
+                    Finding.failed("evidence_parse", f"not usable evidence: {exc}")
+                )
+                digest = hashlib.sha256(raw).hexdigest()
+                return self._report(EvidenceInfo(format=None, sha256=digest))
         collateral: Collateral | None = None
         try:
-            collateral = collateral_in if isinstance(collateral_in, Collateral) else (
-                Collateral.from_json(collateral_in))
+            collateral = (
+                collateral_in
+                if isinstance(collateral_in, Collateral)
+                else (Collateral.from_json(collateral_in))
+            )
         except InputError as exc:
             self.findings.append(Finding.failed("collateral_parse", f"unusable collateral: {exc}"))
         chain: PemChain | None = None
@@ -149,9 +158,13 @@ class _Verification:
                 self.findings.append(Finding.failed("cert_signature", f"unusable chain: {exc}"))
         return self._verify(evidence, collateral, chain, compose, chain_in is not None)
 
-    def _report(self, info: EvidenceInfo, quote: QuoteInfo | None = None,
-                measurements: Measurements | None = None,
-                app: AppIdentity | None = None) -> Report:
+    def _report(
+        self,
+        info: EvidenceInfo,
+        quote: QuoteInfo | None = None,
+        measurements: Measurements | None = None,
+        app: AppIdentity | None = None,
+    ) -> Report:
         draft = Report(
             verdict=verdict_of(self.findings),
             verified_at=self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -165,20 +178,31 @@ class _Verification:
         )
         try:
             extra = list(self.policy.validate(draft))
-        except Exception as exc:  # noqa: BLE001 - a broken policy must fail the verdict
-            extra = [Finding.failed("policy", f"internal error in the policy: "
-                                    f"{type(exc).__name__}: {exc}")]
+        except Exception as exc:
+            extra = [
+                Finding.failed(
+                    "policy", f"internal error in the policy: {type(exc).__name__}: {exc}"
+                )
+            ]
         return draft.with_findings(extra)
 
     def _trust_root_info(self) -> TrustRootInfo:
-        return TrustRootInfo(intel=self.trust_root.is_intel, subject=self.trust_root.subject,
-                             sha256=self.trust_root.sha256)
+        return TrustRootInfo(
+            intel=self.trust_root.is_intel,
+            subject=self.trust_root.subject,
+            sha256=self.trust_root.sha256,
+        )
 
     # -- the checks -----------------------------------------------------------------------
 
-    def _verify(self, evidence: Evidence, collateral: Collateral | None,
-                chain: PemChain | None, compose_override: bytes | None,
-                chain_given: bool) -> Report:
+    def _verify(
+        self,
+        evidence: Evidence,
+        collateral: Collateral | None,
+        chain: PemChain | None,
+        compose_override: bytes | None,
+        chain_given: bool,
+    ) -> Report:
         compose = compose_override if compose_override is not None else evidence.compose
         info = EvidenceInfo(
             format=evidence.format.value,
@@ -192,19 +216,32 @@ class _Verification:
         quote: TdQuote | None = None
         if evidence.quote is None:
             why = f" (API error: {evidence.error})" if evidence.error else ""
-            self.findings.append(Finding.failed("quote_parse", f"the evidence carries no quote{why}",
-                                                expected=f"a quote at {evidence.quote_location}",
-                                                actual="none"))
+            self.findings.append(
+                Finding.failed(
+                    "quote_parse",
+                    f"the evidence carries no quote{why}",
+                    expected=f"a quote at {evidence.quote_location}",
+                    actual="none",
+                )
+            )
         else:
             try:
                 quote = parse_td_quote(evidence.quote)
             except QuoteFormatError as exc:
-                self.findings.append(Finding.failed("quote_parse", f"not a TDX quote: {exc}",
-                                                    actual=f"{len(evidence.quote)} bytes"))
+                self.findings.append(
+                    Finding.failed(
+                        "quote_parse",
+                        f"not a TDX quote: {exc}",
+                        actual=f"{len(evidence.quote)} bytes",
+                    )
+                )
         outcome: QuoteOutcome | None = None
         if quote is not None and evidence.quote is not None:
-            self.findings.append(Finding.passed(
-                "quote_parse", f"TDX quote v{quote.version}, {len(evidence.quote)} bytes"))
+            self.findings.append(
+                Finding.passed(
+                    "quote_parse", f"TDX quote v{quote.version}, {len(evidence.quote)} bytes"
+                )
+            )
             if collateral is not None:
                 raw_quote = evidence.quote
                 at_secs = int(self.at.timestamp())
@@ -219,8 +256,12 @@ class _Verification:
         identity = runtime_identity(log.events)
         key_provider = _key_provider(identity)
         if not evidence.events:
-            self.findings.append(Finding.warned(
-                "quote_only", "the event log is empty: only the quote was checked, not the OS or app"))
+            self.findings.append(
+                Finding.warned(
+                    "quote_only",
+                    "the event log is empty: only the quote was checked, not the OS or app",
+                )
+            )
         else:
             self.add("event_log_parse", lambda: check_event_log_parse(log, len(evidence.events)))
             self.add("event_digest", lambda: check_event_digests(log.events))
@@ -239,9 +280,13 @@ class _Verification:
         if evidence.events:
             self.add("compose_hash", lambda: check_compose_hash(compose, measured_compose))
             if compose is None:
-                self.findings.append(Finding.warned(
-                    "compose_not_available", "no compose text: the app's compose binding was not "
-                    "checked", expected=measured_compose.hex() if measured_compose else None))
+                self.findings.append(
+                    Finding.warned(
+                        "compose_not_available",
+                        "no compose text: the app's compose binding was not checked",
+                        expected=measured_compose.hex() if measured_compose else None,
+                    )
+                )
         texts = _compose_texts(evidence, compose_override)
         self.add("compose_file", lambda: check_compose_texts(texts))
         if quote is not None:
@@ -270,9 +315,13 @@ class _Verification:
         measurements = Measurements()
         if quote is not None:
             measurements = Measurements(
-                mrtd=quote.mr_td.hex(), rtmr0=quote.rtmr[0].hex(), rtmr1=quote.rtmr[1].hex(),
-                rtmr2=quote.rtmr[2].hex(), rtmr3=quote.rtmr[3].hex(),
-                mr_config_id=quote.mr_config_id.hex(), report_data=quote.report_data.hex(),
+                mrtd=quote.mr_td.hex(),
+                rtmr0=quote.rtmr[0].hex(),
+                rtmr1=quote.rtmr[1].hex(),
+                rtmr2=quote.rtmr[2].hex(),
+                rtmr3=quote.rtmr[3].hex(),
+                mr_config_id=quote.mr_config_id.hex(),
+                report_data=quote.report_data.hex(),
             )
         app = AppIdentity(
             app_id=_hex_or_none(identity.get("app-id")),
@@ -286,22 +335,33 @@ class _Verification:
     def _quote_findings(self, outcome: QuoteOutcome, quote: TdQuote) -> None:
         dcap: Finding | None = None
         if outcome.verified:
-            self.findings.append(Finding.passed(
-                "quote_verification", f"dcap-qvl verified the quote: {outcome.status}",
-                actual=outcome.status))
+            self.findings.append(
+                Finding.passed(
+                    "quote_verification",
+                    f"dcap-qvl verified the quote: {outcome.status}",
+                    actual=outcome.status,
+                )
+            )
             if outcome.status == "UpToDate":
-                self.findings.append(Finding.passed("tcb_status", "TCB is UpToDate",
-                                                    actual="UpToDate"))
+                self.findings.append(
+                    Finding.passed("tcb_status", "TCB is UpToDate", actual="UpToDate")
+                )
             else:
                 advisories = ", ".join(outcome.advisory_ids) or "no advisories"
-                self.findings.append(Finding.warned(
-                    "tcb_status", f"TCB is {outcome.status} ({advisories})",
-                    expected="UpToDate", actual=f"{outcome.status} {advisories}"))
+                self.findings.append(
+                    Finding.warned(
+                        "tcb_status",
+                        f"TCB is {outcome.status} ({advisories})",
+                        expected="UpToDate",
+                        actual=f"{outcome.status} {advisories}",
+                    )
+                )
         else:
             error = outcome.error or ""
             first_line = error.splitlines()[0] if error else "verification failed"
-            dcap = Finding.failed(outcome.error_class or "quote_verification",
-                                  f"dcap-qvl: {first_line}", actual=error)
+            dcap = Finding.failed(
+                outcome.error_class or "quote_verification", f"dcap-qvl: {first_line}", actual=error
+            )
             self.findings.append(dcap)
             if dcap.id != "tcb_status":
                 self.findings.append(Finding.skipped("tcb_status", "the quote did not verify"))
@@ -311,21 +371,36 @@ class _Verification:
 
     def _check_trust_root(self) -> Finding:
         if self.trust_root.is_intel:
-            return Finding.passed("trust_root", "Intel SGX Root CA (built into dcap-qvl)",
-                                  actual=self.trust_root.subject)
+            return Finding.passed(
+                "trust_root",
+                "Intel SGX Root CA (built into dcap-qvl)",
+                actual=self.trust_root.subject,
+            )
         return Finding.warned(
-            "trust_root", "verified under a NON-INTEL root CA: test evidence, not real hardware",
+            "trust_root",
+            "verified under a NON-INTEL root CA: test evidence, not real hardware",
             expected="Intel SGX Root CA",
-            actual=f"{self.trust_root.subject} sha256={self.trust_root.sha256}")
+            actual=f"{self.trust_root.subject} sha256={self.trust_root.sha256}",
+        )
 
-    def _certificate_findings(self, evidence: Evidence, quote: TdQuote | None,
-                              chain: PemChain | None, chain_given: bool,
-                              identity: RuntimeIdentity,
-                              key_provider: dict[str, str] | None) -> None:
+    def _certificate_findings(
+        self,
+        evidence: Evidence,
+        quote: TdQuote | None,
+        chain: PemChain | None,
+        chain_given: bool,
+        identity: RuntimeIdentity,
+        key_provider: dict[str, str] | None,
+    ) -> None:
         certs = evidence.certificates
-        api_leaf = next((c for i, c in enumerate(certs)
-                         if (c.position_in_chain if c.position_in_chain is not None else i) == 0),
-                        None)
+        api_leaf = next(
+            (
+                c
+                for i, c in enumerate(certs)
+                if (c.position_in_chain if c.position_in_chain is not None else i) == 0
+            ),
+            None,
+        )
         if certs:
             self.add("cert_chain", lambda: check_api_chain(certs))
             self.add("cert_validity", lambda: check_api_validity(certs, self.at))
@@ -334,32 +409,49 @@ class _Verification:
             self.add("cert_signature", lambda: check_signatures(pem))
             self.add("cert_fingerprint", lambda: check_fingerprints(pem, certs))
             self.add("cert_metadata", lambda: check_metadata(pem, certs))
-            self.add("cert_extension_mismatch",
-                     lambda: check_extensions(pem, evidence.quote, _raw_events(evidence),
-                                              api_leaf))
+            self.add(
+                "cert_extension_mismatch",
+                lambda: check_extensions(pem, evidence.quote, _raw_events(evidence), api_leaf),
+            )
             if quote is not None:
                 q = quote
                 self.add("report_data_binding", lambda: check_report_data(pem, q.report_data))
             self.add("kms_root_binding", lambda: check_kms_root(pem, key_provider))
         elif evidence.format is EvidenceFormat.PHALA_CVM_ATTESTATION and not chain_given:
-            self.findings.append(Finding.warned(
-                "chain_not_available", "no PEM chain given (--chain): certificate signatures and "
-                "the report_data binding were not checked"))
+            self.findings.append(
+                Finding.warned(
+                    "chain_not_available",
+                    "no PEM chain given (--chain): certificate signatures and "
+                    "the report_data binding were not checked",
+                )
+            )
         cert_app = leaf_app_id(chain, api_leaf)
         measured = identity.get("app-id")
         if cert_app is not None and measured is not None:
             if cert_app == measured.hex():
-                self.findings.append(Finding.passed("app_id_mismatch", "the certificate's app id is "
-                                                    "the measured app id", actual=cert_app))
+                self.findings.append(
+                    Finding.passed(
+                        "app_id_mismatch",
+                        "the certificate's app id is the measured app id",
+                        actual=cert_app,
+                    )
+                )
             else:
-                self.findings.append(Finding.failed(
-                    "app_id_mismatch", "the certificate's app id is not the app-id event",
-                    expected=measured.hex(), actual=cert_app))
+                self.findings.append(
+                    Finding.failed(
+                        "app_id_mismatch",
+                        "the certificate's app id is not the app-id event",
+                        expected=measured.hex(),
+                        actual=cert_app,
+                    )
+                )
 
 
 def _raw_events(evidence: Evidence) -> list[object]:
-    return [e.model_dump(include={"imr", "event_type", "digest", "event", "event_payload"})
-            for e in evidence.events]
+    return [
+        e.model_dump(include={"imr", "event_type", "digest", "event", "event_payload"})
+        for e in evidence.events
+    ]
 
 
 def _compose_texts(evidence: Evidence, override: bytes | None) -> dict[str, bytes]:

@@ -19,7 +19,7 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 def read_input(path: str, *, what: str) -> bytes:
-    """Read a file named on the command line (``-`` is stdin); :class:`InputError` if it can't be."""
+    """Read a file named on the command line (``-`` is stdin); :class:`InputError` if unreadable."""
     try:
         if path == "-":
             data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)

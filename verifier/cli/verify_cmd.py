@@ -24,22 +24,38 @@ def register(subparsers: Any) -> None:
         description="Verify one evidence document offline. Exit 0 pass, 1 fail, 2 usage or "
         "input error.",
     )
-    parser.add_argument("evidence", metavar="EVIDENCE",
-                        help="CvmAttestation or GetQuote JSON file ('-' for stdin)")
-    parser.add_argument("--collateral", required=True, metavar="FILE",
-                        help="Intel collateral for the quote (dcap-qvl QuoteCollateralV3 JSON)")
+    parser.add_argument(
+        "evidence", metavar="EVIDENCE", help="CvmAttestation or GetQuote JSON file ('-' for stdin)"
+    )
+    parser.add_argument(
+        "--collateral",
+        required=True,
+        metavar="FILE",
+        help="Intel collateral for the quote (dcap-qvl QuoteCollateralV3 JSON)",
+    )
     parser.add_argument("--chain", metavar="FILE", help="the app's RA-TLS PEM chain, leaf first")
-    parser.add_argument("--compose", metavar="FILE",
-                        help="the app compose file, hashed as its exact bytes")
-    parser.add_argument("--trust-root", metavar="FILE.der",
-                        help="verify quotes under this root CA (DER) instead of Intel's; "
-                        "for test PKIs only")
-    parser.add_argument("--at", metavar="RFC3339",
-                        help="verification time, e.g. 2025-09-15T00:00:00Z (default: now)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="report format (default: text)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the report to FILE (atomically) instead of stdout")
+    parser.add_argument(
+        "--compose", metavar="FILE", help="the app compose file, hashed as its exact bytes"
+    )
+    parser.add_argument(
+        "--trust-root",
+        metavar="FILE.der",
+        help="verify quotes under this root CA (DER) instead of Intel's; for test PKIs only",
+    )
+    parser.add_argument(
+        "--at",
+        metavar="RFC3339",
+        help="verification time, e.g. 2025-09-15T00:00:00Z (default: now)",
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="report format (default: text)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (atomically) instead of stdout",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -79,8 +95,14 @@ def run(args: argparse.Namespace) -> int:
             load_pem_chain(chain)
         except InputError as exc:
             raise exc.within(args.chain) from None
-    report = verify(evidence, collateral=collateral, at=at, chain_pem=chain, compose=compose,
-                    trust_root=trust_root)
+    report = verify(
+        evidence,
+        collateral=collateral,
+        at=at,
+        chain_pem=chain,
+        compose=compose,
+        trust_root=trust_root,
+    )
     if args.format == "json":
         text = report.to_json()
     else:

@@ -33,10 +33,10 @@ __all__ = [
     "CertificateIssuer",
     "CertificateSubject",
     "CvmAttestation",
-    "Evidence",
-    "EvidenceFormat",
     "EventLog",
     "EventLogEntry",
+    "Evidence",
+    "EvidenceFormat",
     "GetQuoteResponse",
     "TcbClaims",
     "TcbInfo",
@@ -173,7 +173,11 @@ def _from_cvm_attestation(doc: CvmAttestation, raw: bytes, digest: str) -> Evide
     compose = None
     if tcb is not None:
         claims = TcbClaims(
-            mrtd=tcb.mrtd, rtmr0=tcb.rtmr0, rtmr1=tcb.rtmr1, rtmr2=tcb.rtmr2, rtmr3=tcb.rtmr3,
+            mrtd=tcb.mrtd,
+            rtmr0=tcb.rtmr0,
+            rtmr1=tcb.rtmr1,
+            rtmr2=tcb.rtmr2,
+            rtmr3=tcb.rtmr3,
             rootfs_hash=tcb.rootfs_hash,
         )
         if tcb.app_compose is not None:
@@ -198,4 +202,6 @@ def _utf8(text: str, *, location: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("contains a lone surrogate: not valid Unicode", location=location) from None
+        raise InputError(
+            "contains a lone surrogate: not valid Unicode", location=location
+        ) from None

@@ -35,7 +35,7 @@ def json_list_or_list(value: Any) -> Any:
 
 
 class EventLogEntry(BaseModel):
-    """One event of a dstack event log, as JSON. Semantics are checked in :mod:`verifier.eventlog`."""
+    """One event of a dstack event log, as JSON (semantics: :mod:`verifier.eventlog`)."""
 
     model_config = _TOLERANT
 
