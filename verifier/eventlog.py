@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .evidence.phala import EventLogEntry
+from .hexutil import is_hex
 
 RUNTIME_EVENT_TYPE = 0x08000001
 RTMR_COUNT = 4
@@ -88,7 +89,7 @@ def runtime_digest(name: str, payload: bytes, version: int = 1) -> bytes:
 
 def _hex(text: str) -> bytes | None:
     body = text[2:] if text[:2] in ("0x", "0X") else text
-    if len(body) % 2 or not all(c in "0123456789abcdefABCDEF" for c in body):
+    if len(body) % 2 or not is_hex(body):
         return None
     return bytes.fromhex(body)
 

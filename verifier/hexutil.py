@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from .errors import InputError
+
+# bytes.fromhex accepts inner whitespace; evidence never contains any, so validate strictly.
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+def is_hex(text: str) -> bool:
+    """True when ``text`` is only hex digits (either case; no prefix, no whitespace)."""
+    return _HEX.fullmatch(text) is not None
 
 
 def strip_hex(text: str) -> str:
@@ -18,13 +28,9 @@ def decode_hex(text: str, *, location: str, length: int | None = None) -> bytes:
     body = strip_hex(text)
     if len(body) % 2:
         raise InputError("odd number of hex digits", location=location)
-    try:
-        data = bytes.fromhex(body)
-    except ValueError:
-        raise InputError("not hexadecimal", location=location) from None
-    if not body.isascii() or (body and not all(c in "0123456789abcdef" for c in body)):
-        # bytes.fromhex accepts inner whitespace; evidence never contains any.
+    if not is_hex(body):
         raise InputError("not hexadecimal", location=location)
+    data = bytes.fromhex(body)
     if length is not None and len(data) != length:
         raise InputError(f"expected {length} bytes, got {len(data)}", location=location)
     return data
