@@ -1,0 +1,40 @@
+"""The README's commands and library example are the ones that work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import REPO, case
+
+README = (REPO / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.DOTALL)
+
+
+def test_readme_opens_with_the_run_and_the_test_commands() -> None:
+    (lang1, run), (lang2, test) = BLOCKS[0], BLOCKS[1]
+    assert (lang1, lang2) == ("sh", "sh")
+    assert "cvm-verifier verify" in run
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    test_command = BLOCKS[1][1].strip()
+    assert test_command in (REPO / ".ci" / "run").read_text()
+
+
+def test_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = next(code for lang, code in BLOCKS if lang == "python")
+    source = case("app-uptodate")
+    for name in ("attestation.json", "collateral.json", "chain.pem"):
+        (tmp_path / name).write_bytes((source.path / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    # The example verifies "now"; the corpus collateral is valid at the case's time.
+    example = example.replace(
+        "datetime.now(UTC)", f"datetime.fromisoformat({source.expected['verify_at']!r})"
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["report"].passed  # type: ignore[attr-defined]
