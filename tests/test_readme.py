@@ -36,5 +36,5 @@ def test_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "datetime.now(UTC)", f"datetime.fromisoformat({source.expected['verify_at']!r})"
     )
     namespace: dict[str, object] = {}
-    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["report"].passed  # type: ignore[attr-defined]
