@@ -30,15 +30,20 @@ FIXTURES = Path(os.environ.get("CVM_VERIFIER_FIXTURES", REPO.parent / "shared" /
 DEFAULT_CASES = ("app-uptodate", "kms-uptodate")
 
 
-def median_seconds(action: Callable[[], object], runs: int) -> float:
-    """Median wall time of ``action`` over ``runs`` calls, after a warm-up call."""
-    action()
-    samples = []
+def interleaved_medians(actions: list[Callable[[], object]], runs: int) -> list[float]:
+    """Median wall time of each action over ``runs`` rounds; each round calls every action once.
+
+    Interleaving keeps the ratios fair when the machine is busy: a load spike hits every row.
+    """
+    for action in actions:
+        action()  # warm-up
+    samples: list[list[float]] = [[] for _ in actions]
     for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for action, row in zip(actions, samples, strict=True):
+            start = time.perf_counter()
+            action()
+            row.append(time.perf_counter() - start)
+    return [statistics.median(row) for row in samples]
 
 
 def bench_case(path: Path, runs: int) -> list[tuple[str, float]]:
@@ -79,7 +84,8 @@ def bench_case(path: Path, runs: int) -> list[tuple[str, float]]:
                 ),
             )
         )
-    return [(label, median_seconds(action, runs)) for label, action in rows]
+    medians = interleaved_medians([action for _, action in rows], runs)
+    return [(label, seconds) for (label, _), seconds in zip(rows, medians, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .evidence.phala import EventLogEntry
-from .hexutil import is_hex
+from .hexutil import hex_bytes as _hex
 
 RUNTIME_EVENT_TYPE = 0x08000001
 RTMR_COUNT = 4
@@ -68,6 +69,11 @@ class DecodedLog:
     #: RTMRs that cannot be replayed because one of their events is malformed
     broken_rtmrs: frozenset[int] = field(default_factory=frozenset)
 
+    @cached_property
+    def replayed(self) -> tuple[bytes, bytes, bytes, bytes]:
+        """RTMR0-3 replayed from this log (computed once; :func:`replay`)."""
+        return replay(self.events)
+
 
 def runtime_preimage(name: str, payload: bytes, version: int) -> bytes:
     """The exact bytes whose SHA-384 is a dstack runtime event's digest."""
@@ -85,13 +91,6 @@ def runtime_preimage(name: str, payload: bytes, version: int) -> bytes:
 def runtime_digest(name: str, payload: bytes, version: int = 1) -> bytes:
     """SHA-384 digest of a dstack runtime event (V1 or V2)."""
     return hashlib.sha384(runtime_preimage(name, payload, version)).digest()
-
-
-def _hex(text: str) -> bytes | None:
-    body = text[2:] if text[:2] in ("0x", "0X") else text
-    if len(body) % 2 or not is_hex(body):
-        return None
-    return bytes.fromhex(body)
 
 
 def decode_event_log(entries: Sequence[EventLogEntry]) -> DecodedLog:

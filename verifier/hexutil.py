@@ -15,6 +15,20 @@ def is_hex(text: str) -> bool:
     return _HEX.fullmatch(text) is not None
 
 
+def hex_bytes(text: str) -> bytes | None:
+    """Decode hex with an optional ``0x`` prefix; ``None`` unless it is exactly hex digits.
+
+    Fast path for the event log (tens of fields per document): ``bytes.fromhex`` does the work,
+    and a length check rejects the whitespace it would otherwise skip.
+    """
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    try:
+        data = bytes.fromhex(body)
+    except ValueError:
+        return None
+    return data if 2 * len(data) == len(body) else None
+
+
 def strip_hex(text: str) -> str:
     """Lower-case ``text`` and drop one ``0x``/``0X`` prefix."""
     text = text.strip()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .eventlog import DecodedLog, Event, RuntimeIdentity, replay, runtime_preimage
+from .eventlog import DecodedLog, Event, RuntimeIdentity, runtime_preimage
 from .evidence import TcbClaims
 from .findings import Finding
 from .hexutil import strip_hex
@@ -58,7 +58,7 @@ def check_event_digests(events: Sequence[Event]) -> Finding:
 
 def check_replay(log: DecodedLog, quote: TdQuote) -> Finding:
     """``rtmr_replay``: the event log reproduces RTMR0-3 of the quote."""
-    replayed = replay(log.events)
+    replayed = log.replayed
     wrong = [i for i in range(4) if replayed[i] != quote.rtmr[i] or i in log.broken_rtmrs]
     if wrong:
         names = ", ".join(f"RTMR{i}" for i in wrong)

@@ -32,7 +32,7 @@ from .certificates import (
 )
 from .collateral import Collateral
 from .errors import InputError
-from .eventlog import RuntimeIdentity, decode_event_log, runtime_identity
+from .eventlog import RuntimeIdentity, runtime_identity
 from .evidence import Evidence, EvidenceFormat, load_evidence
 from .findings import Finding
 from .measurement_checks import (
@@ -252,7 +252,7 @@ class _Verification:
         self.add("trust_root", self._check_trust_root)
 
         # 2. The event log against the quote's RTMRs.
-        log = decode_event_log(evidence.events)
+        log = evidence.decoded_log
         identity = runtime_identity(log.events)
         key_provider = _key_provider(identity)
         if not evidence.events:

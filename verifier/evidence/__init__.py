@@ -11,7 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,6 +44,9 @@ __all__ = [
     "load_evidence",
     "parse_model",
 ]
+
+if TYPE_CHECKING:
+    from ..eventlog import DecodedLog
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,6 +91,13 @@ class Evidence:
     certificates: tuple[Certificate, ...] = ()
     #: the API's ``error`` field (set when the CVM is offline)
     error: str | None = None
+
+    @cached_property
+    def decoded_log(self) -> DecodedLog:
+        """The event log decoded to bytes (once per document; verifying again reuses it)."""
+        from ..eventlog import decode_event_log  # eventlog imports this package's models
+
+        return decode_event_log(self.events)
 
 
 def parse_model(model: type[M], data: object) -> M:
