@@ -5,7 +5,7 @@ Typical use, before trusting a CVM::
     from verifier import Collateral, load_evidence, verify
 
     report = verify(load_evidence(evidence_bytes), collateral=Collateral.from_json(text),
-                    at=datetime.now(UTC))
+                    at=datetime.now(UTC), policy=load_policy(toml_bytes, source="policy.toml"))
     if not report.passed:
         raise RuntimeError([f.reason for f in report.failures()])
 """
@@ -19,6 +19,7 @@ from .errors import InputError, VerifierError
 from .evidence import Evidence, EvidenceFormat, load_evidence
 from .findings import CHECKS, Finding, Status
 from .policy import BASELINE, BaselinePolicy, Policy
+from .policy_file import FilePolicy, load_policy
 from .quote_verification import INTEL_ROOT, TrustRoot
 from .render import render_text
 from .report import REPORT_SCHEMA, Report, Verdict
@@ -33,6 +34,7 @@ __all__ = [
     "Collateral",
     "Evidence",
     "EvidenceFormat",
+    "FilePolicy",
     "Finding",
     "InputError",
     "Policy",
@@ -43,6 +45,7 @@ __all__ = [
     "VerifierError",
     "__version__",
     "load_evidence",
+    "load_policy",
     "render_text",
     "verify",
 ]

@@ -184,6 +184,8 @@ class RuntimeIdentity:
     values: dict[str, bytes]
     #: singleton events seen more than once, or identity events after system-ready
     violations: tuple[str, ...]
+    #: names of the runtime events after ``system-ready`` (the application's), in log order
+    after_ready: tuple[str, ...] = ()
 
     def get(self, name: str) -> bytes | None:
         return self.values.get(name)
@@ -194,11 +196,14 @@ def runtime_identity(events: Sequence[Event]) -> RuntimeIdentity:
     values: dict[str, bytes] = {}
     seen: dict[str, int] = {}
     violations: list[str] = []
+    after_ready: list[str] = []
     ready = False
     for event in events:
         if not event.is_runtime:
             continue
         name = event.name
+        if ready:
+            after_ready.append(name)
         if name in SINGLETON_EVENTS:
             if name in seen:
                 violations.append(f"'{name}' at event {event.index} repeats event {seen[name]}")
@@ -211,4 +216,6 @@ def runtime_identity(events: Sequence[Event]) -> RuntimeIdentity:
             ready = True
         elif name in IDENTITY_EVENTS:
             values[name] = event.payload
-    return RuntimeIdentity(values=values, violations=tuple(violations))
+    return RuntimeIdentity(
+        values=values, violations=tuple(violations), after_ready=tuple(after_ready)
+    )

@@ -10,6 +10,7 @@ in the finding and its class is recognised here. Unknown messages fall back to
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import dcap_qvl
@@ -109,6 +110,8 @@ class QuoteOutcome:
     advisory_ids: tuple[str, ...]
     error: str | None
     error_class: str | None
+    #: tcbDate of the matched TCB level (the older of platform and QE); only for non-UpToDate
+    tcb_date: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -139,12 +142,39 @@ def verify_quote(
         return QuoteOutcome(
             status=None, advisory_ids=(), error=message, error_class=classify_dcap_error(message)
         )
+    status = verified.status
     return QuoteOutcome(
-        status=verified.status,
+        status=status,
         advisory_ids=tuple(sorted(verified.advisory_ids)),
         error=None,
         error_class=None,
+        tcb_date=None
+        if status == "UpToDate"
+        else _tcb_date(quote, collateral, at_secs, trust_root),
     )
+
+
+def _tcb_date(
+    quote: bytes, collateral: Collateral, at_secs: int, trust_root: TrustRoot
+) -> str | None:
+    """The matched TCB levels' date, for a platform that is not UpToDate (the grace rule's input).
+
+    ``VerifiedReport`` does not carry it; dcap-qvl's claims do. Asked only when the status is not
+    UpToDate, so the common case pays nothing. The older of the platform and QE levels counts.
+    """
+    try:
+        claims = json.loads(
+            dcap_qvl.QuoteVerifier(trust_root.der)
+            .verify_with_policy(
+                quote, collateral.inner, at_secs, dcap_qvl.QuotePolicy.claims_only(at_secs)
+            )
+            .to_json()
+        )
+        dates = [claims[part]["tcb_level"]["tcbDate"] for part in ("platform", "qe")]
+    except (ValueError, RuntimeError, KeyError, TypeError):
+        return None
+    strings = [d for d in dates if isinstance(d, str)]
+    return min(strings) if len(strings) == len(dates) else None
 
 
 def quote_fmspc(quote: bytes) -> str | None:

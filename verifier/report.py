@@ -60,6 +60,8 @@ class QuoteInfo(BaseModel):
     tee_tcb_svn: str | None = None
     trust_root: TrustRootInfo
     error: str | None = None
+    #: tcbDate of the matched TCB level (older of platform and QE); set when not UpToDate
+    tcb_date: str | None = None
 
 
 class Measurements(BaseModel):
@@ -96,6 +98,8 @@ class AppIdentity(BaseModel):
     instance_id: str | None = None
     key_provider: KeyProvider | None = None
     os_image_hash: str | None = None
+    #: names of the runtime events the application emitted after ``system-ready``, in log order
+    events_after_ready: tuple[str, ...] = ()
 
 
 class PolicyInfo(BaseModel):

@@ -311,6 +311,7 @@ class _Verification:
             tee_tcb_svn=quote.tee_tcb_svn.hex() if quote else None,
             trust_root=self._trust_root_info(),
             error=outcome.error if outcome else None,
+            tcb_date=outcome.tcb_date if outcome else None,
         )
         measurements = Measurements()
         if quote is not None:
@@ -329,6 +330,7 @@ class _Verification:
             instance_id=_hex_or_none(identity.get("instance-id")),
             key_provider=KeyProvider(**key_provider) if key_provider else None,
             os_image_hash=_hex_or_none(identity.get("os-image-hash")),
+            events_after_ready=identity.after_ready,
         )
         return self._report(info, quote_info, measurements, app)
 

@@ -13,10 +13,10 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import InputError, VerifierError
-from . import verify_cmd
+from . import policy_cmd, verify_cmd
 from .common import EXIT_USAGE, error
 
-_SUBCOMMANDS = (verify_cmd,)
+_SUBCOMMANDS = (verify_cmd, policy_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
+    except Exception as exc:  # fail closed and explain: never a traceback, never a pass
+        error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
+        return EXIT_USAGE
 
 
 def run() -> NoReturn:

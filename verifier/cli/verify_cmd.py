@@ -3,27 +3,58 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from ..certificates import load_pem_chain
 from ..collateral import Collateral
 from ..errors import InputError
-from ..evidence import load_evidence
+from ..evidence import Evidence, load_evidence
+from ..policy import BASELINE, Policy
+from ..policy_file import load_policy
 from ..quote_verification import TrustRoot
-from ..render import render_text
+from ..report import Report
 from ..verification import verify
-from .common import EXIT_FAIL, EXIT_PASS, read_input, write_output
+from .common import EXIT_FAIL, EXIT_PASS, read_input
+from .output import FORMATS, emit
+
+T = TypeVar("T")
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "verify",
         help="verify an attestation (CvmAttestation or dstack GetQuote JSON)",
-        description="Verify one evidence document offline. Exit 0 pass, 1 fail, 2 usage or "
-        "input error.",
+        description="Verify one evidence document offline. Exit 0 pass, 1 verification or policy "
+        "failure, 2 usage or input error.",
     )
+    add_evidence_arguments(parser)
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file (TOML) saying what you accept; default: the baseline policy",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="report format (default: text)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (atomically) instead of stdout",
+    )
+    parser.add_argument(
+        "--summary",
+        metavar="FILE",
+        help='append a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
+    )
+    parser.set_defaults(handler=run)
+
+
+def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs of one verification (shared by ``verify`` and ``policy init``)."""
     parser.add_argument(
         "evidence", metavar="EVIDENCE", help="CvmAttestation or GetQuote JSON file ('-' for stdin)"
     )
@@ -47,16 +78,6 @@ def register(subparsers: Any) -> None:
         metavar="RFC3339",
         help="verification time, e.g. 2025-09-15T00:00:00Z (default: now)",
     )
-    parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="report format (default: text)"
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the report to FILE (atomically) instead of stdout",
-    )
-    parser.set_defaults(handler=run)
 
 
 def parse_time(text: str) -> datetime:
@@ -70,43 +91,66 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def run(args: argparse.Namespace) -> int:
-    at = parse_time(args.at) if args.at else datetime.now(UTC)
-    try:
-        evidence = load_evidence(read_input(args.evidence, what="evidence"))
-    except InputError as exc:
-        raise exc.within(args.evidence) from None
-    try:
-        collateral = Collateral.from_json(read_input(args.collateral, what="collateral"))
-    except InputError as exc:
-        raise exc.within(args.collateral) from None
-    chain = read_input(args.chain, what="certificate chain") if args.chain else None
-    compose = read_input(args.compose, what="compose file") if args.compose else None
-    trust_root = None
-    if args.trust_root:
-        try:
-            trust_root = TrustRoot.from_der(read_input(args.trust_root, what="trust root"))
-        except InputError as exc:
-            raise exc.within(args.trust_root) from None
-    if chain is not None:
-        from ..certificates import load_pem_chain
+@dataclass(frozen=True)
+class VerifyInputs:
+    """Everything one verification reads, parsed (so bad input fails before verifying)."""
 
-        try:
-            load_pem_chain(chain)
-        except InputError as exc:
-            raise exc.within(args.chain) from None
-    report = verify(
-        evidence,
-        collateral=collateral,
-        at=at,
-        chain_pem=chain,
-        compose=compose,
-        trust_root=trust_root,
+    evidence: Evidence
+    collateral: Collateral
+    at: datetime
+    chain: bytes | None
+    compose: bytes | None
+    trust_root: TrustRoot | None
+
+    def verify(self, policy: Policy = BASELINE) -> Report:
+        return verify(
+            self.evidence,
+            collateral=self.collateral,
+            at=self.at,
+            policy=policy,
+            chain_pem=self.chain,
+            compose=self.compose,
+            trust_root=self.trust_root,
+        )
+
+
+def _parsed(path: str, what: str, parse: Callable[[bytes], T]) -> T:
+    """Read and parse one input file; its errors name the file."""
+    try:
+        return parse(read_input(path, what=what))
+    except InputError as exc:
+        raise exc.within(path) from None
+
+
+def _checked_chain(data: bytes) -> bytes:
+    load_pem_chain(data)
+    return data
+
+
+def load_inputs(args: argparse.Namespace) -> VerifyInputs:
+    """Read and parse the inputs named by :func:`add_evidence_arguments`."""
+    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    evidence = _parsed(args.evidence, "evidence", load_evidence)
+    collateral = _parsed(args.collateral, "collateral", Collateral.from_json)
+    chain = None
+    if args.chain:
+        # Read once: the bytes that are checked here are the bytes that are verified.
+        chain = _parsed(args.chain, "certificate chain", _checked_chain)
+    compose = read_input(args.compose, what="compose file") if args.compose else None
+    trust_root = (
+        _parsed(args.trust_root, "trust root", TrustRoot.from_der) if args.trust_root else None
     )
-    if args.format == "json":
-        text = report.to_json()
-    else:
-        colour = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        text = render_text(report, colour=colour)
-    write_output(text, args.output)
+    return VerifyInputs(evidence, collateral, at, chain, compose, trust_root)
+
+
+def load_policy_file(path: str) -> Policy:
+    """Read a policy file named on the command line (``InputError`` names file and line)."""
+    return load_policy(read_input(path, what="policy"), source=path)
+
+
+def run(args: argparse.Namespace) -> int:
+    # The policy first: a broken policy is a usage error whatever the evidence says.
+    policy = load_policy_file(args.policy) if args.policy else BASELINE
+    report = load_inputs(args).verify(policy)
+    emit(report, args.format, args.output, args.summary)
     return EXIT_PASS if report.passed else EXIT_FAIL
