@@ -38,3 +38,19 @@ def test_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     namespace: dict[str, object] = {}
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["report"].passed  # type: ignore[attr-defined]
+
+
+def test_policy_example_is_a_valid_policy_that_passes_its_cvm() -> None:
+    from verifier import load_policy, verify
+
+    text = next(code for lang, code in BLOCKS if lang == "toml")
+    source = case("app-uptodate")
+    report = verify(
+        source.evidence,
+        collateral=source.collateral,
+        at=source.at,
+        chain_pem=source.chain,
+        policy=load_policy(text.encode(), source="README.md"),
+    )
+    assert report.passed, [f.reason for f in report.failures()]
+    assert {f.id for f in report.findings} >= {"policy.tcb", "policy.os", "policy.app"}
