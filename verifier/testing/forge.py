@@ -56,7 +56,12 @@ def derive_bytes(seed: bytes | str, label: str, size: int) -> bytes:
     counter = 0
     while len(out) < size:
         out += hashlib.sha512(
-            _DOMAIN + b"\0" + _seed_bytes(seed) + b"\0" + label.encode() + counter.to_bytes(4, "big")
+            _DOMAIN
+            + b"\0"
+            + _seed_bytes(seed)
+            + b"\0"
+            + label.encode()
+            + counter.to_bytes(4, "big")
         ).digest()
         counter += 1
     return out[:size]
@@ -121,9 +126,9 @@ class Validity:
     end: datetime
 
 
-#: The default window of every forged certificate, CRL and collateral item: ten years, so that
-#: fixtures verified at a fixed time inside it stay valid (and so does "now" for years).
-WIDE = Validity(utc(2025), utc(2035))
+#: The default window of every forged certificate, CRL and collateral item: ten years around
+#: 2026-01-01, so that fixtures verified at a fixed time stay far from every edge.
+WIDE = Validity(utc(2021), utc(2031))
 
 
 # --- what the forged platform looks like -------------------------------------------------------
@@ -234,7 +239,11 @@ class IsvLevel:
     date: datetime
 
     def to_json(self) -> dict[str, object]:
-        return {"tcb": {"isvsvn": self.isvsvn}, "tcbDate": rfc3339(self.date), "tcbStatus": self.status}
+        return {
+            "tcb": {"isvsvn": self.isvsvn},
+            "tcbDate": rfc3339(self.date),
+            "tcbStatus": self.status,
+        }
 
 
 #: The quoting enclave of the forged platform.
@@ -388,7 +397,7 @@ class ForgedCollateral:
         )
 
     def to_json(self) -> str:
-        """The JSON dcap-qvl writes (``QuoteCollateralV3.to_json()``), as collateral.json holds it."""
+        """The JSON of ``QuoteCollateralV3.to_json()``: what collateral.json holds."""
         return self.to_dcap().to_json()
 
 
@@ -507,7 +516,9 @@ def sgx_extension(
     components = [entry(f"2.{i + 1}", der.integer(svn)) for i, svn in enumerate(tcb.cpusvn)]
     components.append(entry("2.17", der.integer(tcb.pcesvn)))
     components.append(entry("2.18", der.octet_string(tcb.cpusvn)))
-    configuration = [entry(f"7.{i}", der.boolean(flag)) for i, flag in ((1, False), (2, False), (3, True))]
+    configuration = [
+        entry(f"7.{i}", der.boolean(flag)) for i, flag in ((1, False), (2, False), (3, True))
+    ]
     return der.sequence(
         [
             entry("1", der.octet_string(ppid)),
@@ -703,9 +714,7 @@ def forge_pki(options: PkiOptions | None = None) -> ForgedPki:
     pck_ca_key = derive_key(seed, "pck-platform-ca")
     pck_key = derive_key(seed, "pck-leaf")
     tcb_key = derive_key(seed, "tcb-signing")
-    serials = {
-        name: derive_serial(seed, name) for name in ("root", "pck_ca", "pck", "tcb_signing")
-    }
+    serials = {name: derive_serial(seed, name) for name in ("root", "pck_ca", "pck", "tcb_signing")}
     unknown = set(opts.root_crl_revokes) - {"pck_ca", "tcb_signing"}
     if unknown:
         raise ValueError(f"root_crl_revokes: unknown certificates {sorted(unknown)}")

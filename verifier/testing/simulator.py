@@ -68,11 +68,8 @@ def runtime_preimage(name: str, payload: bytes, version: int = 1) -> bytes:
     """What a dstack runtime event's digest hashes: V1 ``le32(type):name:payload``; V2 the
     canonical JSON ``{"name","payload"(lowercase hex),"type"}`` with sorted keys, no spaces."""
     if version == 2:
-        text = '{"name":%s,"payload":"%s","type":%d}' % (
-            json.dumps(name, ensure_ascii=False),
-            payload.hex(),
-            RUNTIME_EVENT_TYPE,
-        )
+        name_json = json.dumps(name, ensure_ascii=False)
+        text = f'{{"name":{name_json},"payload":"{payload.hex()}","type":{RUNTIME_EVENT_TYPE}}}'
         return text.encode("utf-8")
     return b"%s:%s:%s" % (RUNTIME_EVENT_TYPE.to_bytes(4, "little"), name.encode("utf-8"), payload)
 
@@ -203,8 +200,16 @@ def default_firmware_events(os_image_hash: bytes) -> tuple[FirmwareEvent, ...]:
     )
 
 
-def demo_compose(name: str = "cvm-verifier-demo", image_tag: str = "1.27-alpine") -> bytes:
-    """An app-compose.json as dstack hashes it: exact bytes, 4-space JSON, no final newline."""
+def demo_compose(
+    name: str = "cvm-verifier-demo",
+    image_tag: str = "1.27-alpine",
+    *,
+    event_log_version: int | None = None,
+) -> bytes:
+    """An app-compose.json as dstack hashes it: exact bytes, 4-space JSON, no final newline.
+
+    ``event_log_version=2`` adds the compose setting that makes dstack write V2 event digests.
+    """
     image_digest = hashlib.sha256(f"cvm-verifier demo image nginx:{image_tag}".encode()).hexdigest()
     docker_compose = (
         "services:\n"
@@ -229,6 +234,8 @@ def demo_compose(name: str = "cvm-verifier-demo", image_tag: str = "1.27-alpine"
         "no_instance_id": False,
         "secure_time": False,
     }
+    if event_log_version is not None:
+        document["event_log_version"] = event_log_version
     return json.dumps(document, indent=4).encode("utf-8")
 
 
