@@ -8,7 +8,7 @@ from dataclasses import replace
 import dcap_qvl
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -129,6 +129,31 @@ def test_the_quote_is_signed_by_the_attestation_key_over_header_and_body() -> No
     PKI.attestation_key.public_key().verify(der_signature, quote[:632], ec.ECDSA(hashes.SHA256()))
 
 
+def test_strict_dcap_qvl_policy_accepts_the_forged_platform() -> None:
+    verifier = dcap_qvl.QuoteVerifier(PKI.root_der)
+    claims = verifier.verify_with_policy(
+        PKI.quote(CHOSEN), COLLATERAL.to_dcap(), NOW, dcap_qvl.QuotePolicy.strict(NOW)
+    )
+    assert json.loads(claims.to_json())
+    smt = forge_pki(PkiOptions(platform_config=(False, False, True)))
+    smt_quote, smt_collateral = smt.quote(CHOSEN), smt.collateral().to_dcap()
+    with pytest.raises(ValueError, match="SMT"):
+        verifier.verify_with_policy(
+            smt_quote, smt_collateral, NOW, dcap_qvl.QuotePolicy.strict(NOW)
+        )
+    # plain verify leaves SMT to the caller's policy
+    plain = dcap_qvl.verify_with_root_ca(smt_quote, smt_collateral, smt.root_der, NOW)
+    assert plain.status == "UpToDate"
+
+
+def test_pck_without_the_optional_configuration_still_verifies() -> None:
+    bare = forge_pki(PkiOptions(platform_config=None))
+    assert len(bare.pck.public_bytes(serialization.Encoding.DER)) < len(
+        PKI.pck.public_bytes(serialization.Encoding.DER)
+    )
+    assert _verify(bare, bare.quote(CHOSEN)) == "UpToDate"
+
+
 def test_intel_root_rejects_a_forged_quote() -> None:
     with pytest.raises(ValueError, match="InvalidCrlSignatureForPublicKey"):
         dcap_qvl.verify(PKI.quote(CHOSEN), COLLATERAL.to_dcap(), NOW)
@@ -205,6 +230,12 @@ _LATER = Validity(utc(2026, 6), utc(2030))
         (None, None, None, QeOptions(mrsigner=bytes(32)), "QE MRSIGNER mismatch"),
         (None, None, replace(CHOSEN, mr_signer_seam=b"\x01" * 48), None,
          "TDX module MRSIGNER mismatch"),
+    ],
+    ids=[
+        "platform-outofdate", "module-outofdate", "qe-outofdate", "tcb-revoked", "below-all-levels",
+        "debug", "sept-ve-disable-clear", "pck-revoked", "pck-ca-revoked", "tcb-signer-revoked",
+        "crl-expired", "tcb-info-expired", "qe-identity-expired", "tcb-info-not-yet",
+        "pck-expired", "pck-not-yet", "fmspc-mismatch", "qe-mrsigner", "module-mrsigner",
     ],
 )  # fmt: skip
 def test_knob_gives_the_predicted_dcap_qvl_outcome(

@@ -189,6 +189,9 @@ class PkiOptions:
     platform_tcb: PlatformTcb = UP_TO_DATE_TCB
     #: SGX type in the PCK certificate: 0 Standard, 1 Scalable
     sgx_type: int = 1
+    #: the PCK configuration (dynamicPlatform, cachedKeys, SMTEnabled); ``None`` omits it.
+    #: All off by default, so that dcap-qvl's ``QuotePolicy.strict`` accepts the platform.
+    platform_config: tuple[bool, bool, bool] | None = (False, False, False)
     #: list the PCK leaf's serial in the PCK CRL
     pck_revoked: bool = False
     #: certificates the root CA CRL revokes: "pck_ca", "tcb_signing"
@@ -502,6 +505,7 @@ def sgx_extension(
     fmspc: bytes,
     sgx_type: int,
     platform_instance_id: bytes,
+    configuration: tuple[bool, bool, bool] | None = None,
 ) -> bytes:
     """DER of the PCK certificate's SGX extension (Intel PCK Certificate and CRL Profile §1.5)."""
     _check_size("ppid", ppid, 16)
@@ -516,20 +520,18 @@ def sgx_extension(
     components = [entry(f"2.{i + 1}", der.integer(svn)) for i, svn in enumerate(tcb.cpusvn)]
     components.append(entry("2.17", der.integer(tcb.pcesvn)))
     components.append(entry("2.18", der.octet_string(tcb.cpusvn)))
-    configuration = [
-        entry(f"7.{i}", der.boolean(flag)) for i, flag in ((1, False), (2, False), (3, True))
+    items = [
+        entry("1", der.octet_string(ppid)),
+        entry("2", der.sequence(components)),
+        entry("3", der.octet_string(pce_id)),
+        entry("4", der.octet_string(fmspc)),
+        entry("5", der.enumerated(sgx_type)),
+        entry("6", der.octet_string(platform_instance_id)),
     ]
-    return der.sequence(
-        [
-            entry("1", der.octet_string(ppid)),
-            entry("2", der.sequence(components)),
-            entry("3", der.octet_string(pce_id)),
-            entry("4", der.octet_string(fmspc)),
-            entry("5", der.enumerated(sgx_type)),
-            entry("6", der.octet_string(platform_instance_id)),
-            entry("7", der.sequence(configuration)),
-        ]
-    )
+    if configuration is not None:
+        flags = [entry(f"7.{i}", der.boolean(f)) for i, f in enumerate(configuration, start=1)]
+        items.append(entry("7", der.sequence(flags)))
+    return der.sequence(items)
 
 
 def _crl(
@@ -755,6 +757,7 @@ def forge_pki(options: PkiOptions | None = None) -> ForgedPki:
                     fmspc=opts.fmspc,
                     sgx_type=opts.sgx_type,
                     platform_instance_id=derive_bytes(seed, "platform-instance-id", 16),
+                    configuration=opts.platform_config,
                 ),
             )
         ],
