@@ -103,6 +103,16 @@ def test_demo_passes_naming_the_test_root(capsys: pytest.CaptureFixture[str]) ->
     assert trust_line.startswith("!") and "NON-INTEL" in trust_line
 
 
+def test_cli_without_the_test_root_fails_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    demo = forged("demo")
+    args = demo.cli_args()
+    at = args.index("--trust-root")
+    assert main(["verify", *args[:at], *args[at + 2 :]]) == 1
+    out = capsys.readouterr().out
+    assert "; Intel root;" in out.splitlines()[-1]
+    assert any(line.startswith("✘ quote_signature") for line in out.splitlines())
+
+
 @pytest.mark.parametrize("case", FORGED, ids=IDS)
 def test_without_the_test_root_every_fixture_fails(case: Case) -> None:
     # Under Intel's root (the default) a forged quote is refused: the root CA CRL is not Intel's.

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from verifier.testing import der
 from verifier.testing.forge import (
     OUT_OF_DATE_ADVISORIES,
     OUT_OF_DATE_TCB,
@@ -294,30 +293,3 @@ def test_td_report_fields_must_have_their_sizes() -> None:
 def test_unknown_root_crl_revocation_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown certificates"):
         forge_pki(PkiOptions(root_crl_revokes=("root",)))
-
-
-# --- the DER encoder ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "encoding"),
-    [(0, "020100"), (127, "02017f"), (128, "02020080"), (255, "020200ff"), (300, "0202012c")],
-)
-def test_der_integers_are_minimal_twos_complement(value: int, encoding: str) -> None:
-    assert der.integer(value).hex() == encoding
-
-
-def test_der_oid_and_lengths() -> None:
-    assert (
-        der.oid(SGX_EXTENSION_OID).hex() == "06092a864886f84d010d01"
-    )  # as in Intel PCK certificates
-    long = der.octet_string(b"\x00" * 300)
-    assert long[:4].hex() == "0482012c"
-    assert der.read_octet_string(long) == b"\x00" * 300
-    assert der.read_octet_string(der.octet_string(b"ab")) == b"ab"
-    with pytest.raises(ValueError, match="not a DER OCTET STRING"):
-        der.read_octet_string(b"\x30\x00")
-    with pytest.raises(ValueError, match="does not cover"):
-        der.read_octet_string(b"\x04\x05ab")
-    with pytest.raises(ValueError, match="not an object identifier"):
-        der.oid("7.1")

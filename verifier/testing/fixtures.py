@@ -505,9 +505,10 @@ with the keys of the shared corpus's expected.json that apply, plus `trust_root`
 `pck_cert`, `invalid_event_preimages`).
 
 All folders are verified at **{at}**. The test PKI, collateral and certificates are valid from
-2021-01-01 to 2031-01-01 except where a case says otherwise. Every case is the demo with one
-knob turned (`knobs` in its expected.json), so only the named defect shows. Under the baseline
-policy every report also warns `policy` and `trust_root`.
+2021-01-01 to 2031-01-01 except where a case says otherwise. Every case is the demo with the
+knobs listed below (and in `knobs` of its expected.json) turned, and is otherwise authentic, so
+only the named defect shows. Under the baseline policy every report also warns `policy` and
+`trust_root`.
 
 Verify one:
 
