@@ -653,7 +653,6 @@ class ForgedPki:
 
     def qe_report(self, attestation_public_key: bytes, qe: QeOptions) -> bytes:
         """The 384-byte SGX report of the QE; its report_data binds the attestation key."""
-        _check_size("qe auth_data", qe.auth_data, len(qe.auth_data))
         cpusvn = qe.cpusvn if qe.cpusvn is not None else self.options.platform_tcb.cpusvn
         _check_size("qe cpusvn", cpusvn, 16)
         _check_size("qe attributes", qe.attributes, 16)
