@@ -1,4 +1,5 @@
-"""Every case of the real corpus, through the library and through the CLI, as expected.json says."""
+"""Every case of the real corpus and of the forged fixtures, through the library and through the
+CLI, as expected.json says."""
 
 from __future__ import annotations
 
@@ -7,24 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus import CASES, Case
-from verifier import Status, verify
+from tests.corpus import CASES, FORGED, Case
+from verifier import Status, TrustRoot, verify
 from verifier.cli import main
 
 #: Our ids that refine a fixture id: cert_metadata is the "metadata differs from chain.pem" part
 #: of the corpus's cert_chain.
 REFINES = {"cert_metadata": "cert_chain"}
 
-IDS = [c.name for c in CASES]
+ALL = CASES + FORGED
+IDS = [c.name for c in CASES] + [f"forged-{c.name}" for c in FORGED]
 
 
 def _verify(case: Case):  # type: ignore[no-untyped-def]
+    root = case.trust_root
     return verify(
         case.evidence,
         collateral=case.collateral,
         at=case.at,
         chain_pem=case.chain,
         compose=case.compose,
+        trust_root=TrustRoot.from_der(root) if root is not None else None,
     )
 
 
@@ -33,7 +37,7 @@ def test_the_corpus_is_all_there() -> None:
     assert {c.expected["verdict"] for c in CASES} == {"pass", "fail"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_library_verdict_and_reasons(case: Case) -> None:
     report = _verify(case)
     exp = case.expected
@@ -49,7 +53,7 @@ def test_library_verdict_and_reasons(case: Case) -> None:
         assert warning in warned
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_library_quote_and_measurements(case: Case) -> None:
     report = _verify(case)
     exp = case.expected
@@ -67,7 +71,7 @@ def test_library_quote_and_measurements(case: Case) -> None:
         assert failing.actual == exp["quote_error_detail"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_library_app_identity(case: Case) -> None:
     app = _verify(case).app
     exp = case.expected
@@ -82,7 +86,7 @@ def test_library_app_identity(case: Case) -> None:
         assert app.key_provider.model_dump() == exp["key_provider"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_replay_and_binding_findings(case: Case) -> None:
     report = _verify(case)
     exp = case.expected
@@ -106,7 +110,7 @@ def test_replay_and_binding_findings(case: Case) -> None:
         assert compose.actual == exp["compose_hash"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_cli_in_process(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
     code = main(["verify", *case.cli_args(), "--format", "json", "-o", str(out)])
@@ -125,12 +129,12 @@ def test_cli_in_process(case: Case, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert out.read_text() == _verify(case).to_json()
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_reports_are_deterministic(case: Case) -> None:
     assert _verify(case).to_json() == _verify(case).to_json()
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", ALL, ids=IDS)
 def test_text_report_lists_every_finding_and_ends_with_the_verdict(
     case: Case, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -159,6 +159,19 @@ def test_identity_event_after_system_ready_is_never_identity() -> None:
     assert "after system-ready" in identity.violations[0]
 
 
+def test_identity_event_repeated_after_system_ready_is_named_as_after_ready() -> None:
+    log = decode_event_log(
+        [
+            entry("compose-hash", b"\x01" * 32),
+            entry("system-ready", b""),
+            entry("compose-hash", b"\x02" * 32),
+        ]
+    )
+    identity = runtime_identity(log.events)
+    assert identity.get("compose-hash") == b"\x01" * 32
+    assert identity.violations == ("identity event 'compose-hash' at event 2 after system-ready",)
+
+
 def test_app_events_after_system_ready_from_a_real_log_are_fine() -> None:
     raw = json.loads((RAW_DIR / "dstack-verifier" / "quote-report.json").read_text())
     events = [EventLogEntry.model_validate(e) for e in json.loads(raw["event_log"])]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from tests.corpus import REPO, case
+from tests.corpus import REPO, case, forged
+from verifier.cli import main
 
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.DOTALL)
@@ -18,6 +20,29 @@ def test_readme_opens_with_the_run_and_the_test_commands() -> None:
     assert (lang1, lang2) == ("sh", "sh")
     assert "cvm-verifier verify" in run
     assert "pytest" in test
+
+
+def test_first_command_verifies_the_demo_offline_naming_the_test_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = BLOCKS[0][1].strip()
+    assert "../shared" not in run  # a fresh clone has only this repository
+    *setup, command = [part.strip() for part in run.split("&&")]
+    assert setup == ["python3 -m venv .venv", ".venv/bin/pip install -q -e ."]
+    program, *args = shlex.split(command)
+    assert program == ".venv/bin/cvm-verifier"
+    assert args[args.index("--at") + 1] == forged("demo").expected["verify_at"]
+    monkeypatch.chdir(REPO)
+    assert main(args) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("verdict: PASS")
+    assert f"NON-INTEL TEST ROOT {forged('demo').expected['trust_root']['subject']}" in last
+
+
+def test_forge_example_runs() -> None:
+    example = [code for lang, code in BLOCKS if lang == "python"][1]
+    assert "verifier.testing" in example
+    exec(compile(example, "README.md", "exec"), {})
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

@@ -204,14 +204,16 @@ def runtime_identity(events: Sequence[Event]) -> RuntimeIdentity:
         name = event.name
         if ready:
             after_ready.append(name)
+        # After system-ready the app emits events: an identity name there is the app's claim,
+        # reported as such even when the same event also occurred before (ATTESTATION-FACTS §4).
+        if ready and name in IDENTITY_EVENTS:
+            violations.append(f"identity event '{name}' at event {event.index} after system-ready")
+            continue
         if name in SINGLETON_EVENTS:
             if name in seen:
                 violations.append(f"'{name}' at event {event.index} repeats event {seen[name]}")
                 continue
             seen[name] = event.index
-        if ready and name in IDENTITY_EVENTS:
-            violations.append(f"identity event '{name}' at event {event.index} after system-ready")
-            continue
         if name == SYSTEM_READY:
             ready = True
         elif name in IDENTITY_EVENTS:
