@@ -29,3 +29,45 @@ class InputError(VerifierError):
         """Return the same error with ``outer`` (a file name, say) prefixed to its location."""
         location = f"{outer}: {self.location}" if self.location else outer
         return InputError(self.message, location=location)
+
+
+class FetchError(VerifierError):
+    """Fetching evidence or collateral failed: network, HTTP status, or an unusable response.
+
+    ``status`` is the HTTP status (``None`` when no response came), ``api_message`` what the API
+    said, ``request_id`` the API's request id (``X-Request-ID`` or the body's ``request_id``),
+    ``error_code`` its structured error code. Messages never contain an API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        api_message: str | None = None,
+        request_id: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.url = url
+        self.status = status
+        self.api_message = api_message
+        self.request_id = request_id
+        self.error_code = error_code
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.message
+        if self.status is not None:
+            text += f" (HTTP {self.status})"
+        if self.api_message:
+            code = f"{self.error_code}: " if self.error_code else ""
+            text += f": {code}{self.api_message}"
+        elif self.error_code:
+            text += f": {self.error_code}"
+        if self.url:
+            text += f" [{self.url}]"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.corpus import case
+from tests.shapes import app_instance, stopped_instance
 from verifier import EvidenceFormat, InputError, load_evidence
 
 APP = case("app-uptodate")
@@ -172,3 +173,46 @@ def test_error_message_never_carries_a_traceback_or_the_document() -> None:
     assert "\n" not in message
     assert "Traceback" not in message
     assert len(message) < 300
+
+
+# --- app instances of the public /apps/{app_id}/attestations endpoint ------------------------
+
+
+@pytest.mark.parametrize("style", ["eventlog", "eventlog-string", "tcb_info"])
+def test_an_app_instance_is_detected_with_its_quote_and_event_log(style: str) -> None:
+    instance = app_instance(APP, style=style)
+    evidence = load_evidence(_dump(instance))
+    direct = load_evidence(APP.evidence)
+    assert evidence.format is EvidenceFormat.PHALA_APP_INSTANCE
+    assert evidence.quote == direct.quote
+    assert evidence.events == direct.events
+    assert evidence.certificates == direct.certificates
+    assert evidence.quote_location == (
+        "app_certificates[0].quote" if style == "tcb_info" else "quote"
+    )
+
+
+def test_a_getquote_shaped_instance_is_an_instance_not_a_getquote() -> None:
+    evidence = load_evidence(_dump(app_instance(KMS)))
+    assert evidence.format is EvidenceFormat.PHALA_APP_INSTANCE
+    assert evidence.quote == load_evidence(KMS.evidence).quote
+
+
+def test_a_stopped_instance_has_no_quote() -> None:
+    evidence = load_evidence(_dump(stopped_instance()))
+    assert evidence.format is EvidenceFormat.PHALA_APP_INSTANCE
+    assert evidence.quote is None
+    assert evidence.events == ()
+
+
+def test_an_instance_with_a_bad_quote_names_its_path() -> None:
+    instance = app_instance(KMS)
+    instance["quote"] = "zz"
+    assert _error(_dump(instance)).location == "quote"
+
+
+def test_the_format_can_be_forced() -> None:
+    # The same bytes read as a GetQuote fail: an instance's event log is not in event_log.
+    raw = _dump(app_instance(KMS))
+    assert load_evidence(raw, format=EvidenceFormat.DSTACK_GETQUOTE).events == ()
+    assert load_evidence(raw).events

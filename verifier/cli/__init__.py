@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import InputError, VerifierError
+from ..errors import FetchError, InputError, VerifierError
 from . import policy_cmd, verify_cmd
-from .common import EXIT_USAGE, error
+from .common import EXIT_FETCH, EXIT_USAGE, error
 
 _SUBCOMMANDS = (verify_cmd, policy_cmd)
 
@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         error(str(exc))
         return EXIT_USAGE
+    except FetchError as exc:
+        error(str(exc))
+        return EXIT_FETCH
     except VerifierError as exc:
         error(str(exc))
         return EXIT_USAGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomicfile import write_atomic
@@ -48,3 +49,8 @@ def write_output(text: str, path: str | None) -> None:
 def error(message: str) -> None:
     """One clear line on stderr."""
     print(f"cvm-verifier: error: {message}", file=sys.stderr)
+
+
+def now() -> datetime:
+    """The wall clock, in one place (tests replace it to fetch "at" a corpus case's time)."""
+    return datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""``cvm-verifier verify``: verify one evidence document against a collateral at a time."""
+"""``cvm-verifier verify``: verify one evidence document (or evidence bundle) at a time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from ..bundle import Bundle, is_bundle, load_bundle
 from ..certificates import load_pem_chain
 from ..collateral import Collateral
 from ..errors import InputError
@@ -17,6 +18,7 @@ from ..policy_file import load_policy
 from ..quote_verification import TrustRoot
 from ..report import Report
 from ..verification import verify
+from . import common
 from .common import EXIT_FAIL, EXIT_PASS, read_input
 from .output import FORMATS, emit
 
@@ -26,9 +28,9 @@ T = TypeVar("T")
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "verify",
-        help="verify an attestation (CvmAttestation or dstack GetQuote JSON)",
-        description="Verify one evidence document offline. Exit 0 pass, 1 verification or policy "
-        "failure, 2 usage or input error.",
+        help="verify an attestation (evidence JSON or an evidence bundle)",
+        description="Verify one evidence document or evidence bundle offline. Exit 0 pass, "
+        "1 verification or policy failure, 2 usage or input error.",
     )
     add_evidence_arguments(parser)
     parser.add_argument(
@@ -56,17 +58,26 @@ def register(subparsers: Any) -> None:
 def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
     """The inputs of one verification (shared by ``verify`` and ``policy init``)."""
     parser.add_argument(
-        "evidence", metavar="EVIDENCE", help="CvmAttestation or GetQuote JSON file ('-' for stdin)"
+        "evidence",
+        metavar="EVIDENCE",
+        help="CvmAttestation, app instance or GetQuote JSON, or an evidence bundle "
+        "(cvm-verifier fetch); '-' for stdin",
     )
     parser.add_argument(
         "--collateral",
-        required=True,
         metavar="FILE",
-        help="Intel collateral for the quote (dcap-qvl QuoteCollateralV3 JSON)",
+        help="Intel collateral for the quote (dcap-qvl QuoteCollateralV3 JSON); required unless "
+        "EVIDENCE is a bundle with collateral, whose collateral it then replaces",
     )
-    parser.add_argument("--chain", metavar="FILE", help="the app's RA-TLS PEM chain, leaf first")
     parser.add_argument(
-        "--compose", metavar="FILE", help="the app compose file, hashed as its exact bytes"
+        "--chain",
+        metavar="FILE",
+        help="the app's RA-TLS PEM chain, leaf first (replaces a bundle's)",
+    )
+    parser.add_argument(
+        "--compose",
+        metavar="FILE",
+        help="the app compose file, hashed as its exact bytes (replaces a bundle's)",
     )
     parser.add_argument(
         "--trust-root",
@@ -75,8 +86,9 @@ def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--at",
-        metavar="RFC3339",
-        help="verification time, e.g. 2025-09-15T00:00:00Z (default: now)",
+        metavar="RFC3339|fetched",
+        help="verification time, e.g. 2025-09-15T00:00:00Z (default: now); 'fetched' is the "
+        "bundle's fetch time",
     )
 
 
@@ -127,16 +139,69 @@ def _checked_chain(data: bytes) -> bytes:
     return data
 
 
-def load_inputs(args: argparse.Namespace) -> VerifyInputs:
-    """Read and parse the inputs named by :func:`add_evidence_arguments`."""
-    at = parse_time(args.at) if args.at else datetime.now(UTC)
-    evidence = _parsed(args.evidence, "evidence", load_evidence)
-    collateral = _parsed(args.collateral, "collateral", Collateral.from_json)
+def _bundle_part(source: str, parse: Callable[[], T]) -> T:
+    """Parse a part of a bundle; its errors name the bundle file."""
+    try:
+        return parse()
+    except InputError as exc:
+        raise exc.within(source) from None
+
+
+def _time(text: str | None, bundle: Bundle | None) -> datetime:
+    if text == "fetched":
+        if bundle is None:
+            raise InputError(
+                "'fetched' is the fetch time of a bundle; EVIDENCE is not a bundle", location="--at"
+            )
+        return bundle.fetched_at
+    return parse_time(text) if text else common.now()
+
+
+def load_inputs(args: argparse.Namespace, *, bundle: Bundle | None = None) -> VerifyInputs:
+    """Read and parse the inputs named by :func:`add_evidence_arguments`.
+
+    EVIDENCE may be an evidence bundle (detected by its ``schema``): its parts are the defaults
+    of ``--collateral``, ``--chain`` and ``--compose``, which replace them when given. A bundle
+    already in hand (``verify --cvm``) is passed as ``bundle``. The trust root comes only from
+    ``--trust-root``: a bundle never carries one.
+    """
+    source = "bundle"
+    data: bytes | None = None
+    if args.at is not None and args.at != "fetched":
+        parse_time(args.at)  # a bad --at is a usage error before any file is read
+    if bundle is None:
+        source = args.evidence
+        data = read_input(args.evidence, what="evidence")
+        if is_bundle(data):
+            raw = data
+            bundle = _bundle_part(source, lambda: load_bundle(raw))
+    at = _time(args.at, bundle)
+    if bundle is not None:
+        evidence = _bundle_part(source, bundle.evidence)
+    else:
+        assert data is not None
+        raw_evidence = data
+        evidence = _bundle_part(source, lambda: load_evidence(raw_evidence))
+    collateral: Collateral | None
+    if args.collateral:
+        collateral = _parsed(args.collateral, "collateral", Collateral.from_json)
+    elif bundle is not None:
+        collateral = _bundle_part(source, bundle.parsed_collateral)
+    else:
+        collateral = None
+    if collateral is None:
+        why = " (the bundle has none: it was fetched with --no-collateral)" if bundle else ""
+        raise InputError(f"--collateral FILE is required{why}", location="--collateral")
     chain = None
     if args.chain:
         # Read once: the bytes that are checked here are the bytes that are verified.
         chain = _parsed(args.chain, "certificate chain", _checked_chain)
+    elif bundle is not None and bundle.chain_pem is not None:
+        bundle_chain = bundle.chain_pem
+        chain = _bundle_part(source, lambda: _checked_chain(bundle_chain))
     compose = read_input(args.compose, what="compose file") if args.compose else None
+    if compose is None and bundle is not None:
+        compose = bundle.compose_bytes
     trust_root = (
         _parsed(args.trust_root, "trust root", TrustRoot.from_der) if args.trust_root else None
     )

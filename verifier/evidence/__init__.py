@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..hexutil import decode_hex, json_path
 from .getquote import GetQuoteResponse
 from .phala import (
+    AppInstance,
     Certificate,
     CertificateIssuer,
     CertificateSubject,
@@ -30,6 +31,7 @@ from .phala import (
 )
 
 __all__ = [
+    "AppInstance",
     "Certificate",
     "CertificateIssuer",
     "CertificateSubject",
@@ -57,6 +59,8 @@ MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
 class EvidenceFormat(StrEnum):
     PHALA_CVM_ATTESTATION = "phala-cvm-attestation"
     DSTACK_GETQUOTE = "dstack-getquote"
+    #: one instance of the public ``GET /api/v1/apps/{app_id}/attestations`` (``instances[i]``)
+    PHALA_APP_INSTANCE = "phala-app-instance"
 
 
 @dataclass(frozen=True)
@@ -126,30 +130,42 @@ def _decode_json(raw: bytes) -> object:
         raise InputError("not JSON: nested too deeply") from None
 
 
+#: keys only an app instance of ``/apps/{app_id}/attestations`` carries
+_INSTANCE_KEYS = ("eventlog", "image_version", "runtime_data")
+
+
 def detect_format(document: object) -> EvidenceFormat:
     """Tell which evidence format a decoded JSON document is, or raise :class:`InputError`."""
     if isinstance(document, dict):
-        if "app_certificates" in document or "tcb_info" in document or "is_online" in document:
+        if "is_online" in document:
+            return EvidenceFormat.PHALA_CVM_ATTESTATION
+        api_shaped = "app_certificates" in document or "tcb_info" in document
+        if any(key in document for key in _INSTANCE_KEYS) or ("quote" in document and api_shaped):
+            return EvidenceFormat.PHALA_APP_INSTANCE
+        if api_shaped:
             return EvidenceFormat.PHALA_CVM_ATTESTATION
         if "quote" in document:
             return EvidenceFormat.DSTACK_GETQUOTE
     raise InputError(
         "unrecognised evidence: expected a Phala Cloud CvmAttestation (app_certificates, "
-        "tcb_info, ...) or a dstack GetQuote response (quote, event_log, ...)"
+        "tcb_info, ...), an app instance (quote, eventlog, ...) or a dstack GetQuote response "
+        "(quote, event_log, ...)"
     )
 
 
-def load_evidence(raw: bytes | str) -> Evidence:
-    """Parse an evidence document (either format, detected automatically).
+def load_evidence(raw: bytes | str, *, format: EvidenceFormat | None = None) -> Evidence:
+    """Parse an evidence document (its format detected automatically unless ``format`` is given).
 
     Raises :class:`InputError` naming the JSON path of the first problem.
     """
     data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     document = _decode_json(data)
     digest = hashlib.sha256(data).hexdigest()
-    fmt = detect_format(document)
+    fmt = format if format is not None else detect_format(document)
     if fmt is EvidenceFormat.PHALA_CVM_ATTESTATION:
         return _from_cvm_attestation(parse_model(CvmAttestation, document), data, digest)
+    if fmt is EvidenceFormat.PHALA_APP_INSTANCE:
+        return _from_app_instance(parse_model(AppInstance, document), data, digest)
     return _from_getquote(parse_model(GetQuoteResponse, document), data, digest)
 
 
@@ -164,38 +180,80 @@ def _from_getquote(doc: GetQuoteResponse, raw: bytes, digest: str) -> Evidence:
     )
 
 
-def _from_cvm_attestation(doc: CvmAttestation, raw: bytes, digest: str) -> Evidence:
-    certificates = doc.app_certificates or ()
-    quote: bytes | None = None
-    quote_location = "app_certificates"
+def _leaf_quote(certificates: tuple[Certificate, ...]) -> tuple[bytes | None, str]:
+    """The quote of the chain's leaf (``position_in_chain`` 0, or the first entry)."""
     for index, cert in enumerate(certificates):
         position = cert.position_in_chain if cert.position_in_chain is not None else index
         if position == 0 and cert.quote is not None:
-            quote_location = f"app_certificates[{index}].quote"
-            quote = decode_hex(cert.quote, location=quote_location)
-            break
+            location = f"app_certificates[{index}].quote"
+            return decode_hex(cert.quote, location=location), location
+    return None, "app_certificates"
+
+
+def _claims(tcb: TcbInfo | None) -> tuple[TcbClaims | None, bytes | None]:
+    """``tcb_info``'s register claims and the exact bytes of its ``app_compose``."""
+    if tcb is None:
+        return None, None
+    claims = TcbClaims(
+        mrtd=tcb.mrtd,
+        rtmr0=tcb.rtmr0,
+        rtmr1=tcb.rtmr1,
+        rtmr2=tcb.rtmr2,
+        rtmr3=tcb.rtmr3,
+        rootfs_hash=tcb.rootfs_hash,
+    )
+    compose = None
+    if tcb.app_compose is not None:
+        # compose-hash covers the exact bytes dstack hashed: the string's UTF-8 encoding.
+        compose = _utf8(tcb.app_compose, location="tcb_info.app_compose")
+    return claims, compose
+
+
+def _from_cvm_attestation(doc: CvmAttestation, raw: bytes, digest: str) -> Evidence:
+    certificates = doc.app_certificates or ()
+    quote, quote_location = _leaf_quote(certificates)
     tcb = doc.tcb_info
     events: tuple[EventLogEntry, ...] = ()
     if tcb is not None and tcb.event_log is not None:
         events = tcb.event_log
     elif doc.eventlog is not None:
         events = doc.eventlog
-    claims = None
-    compose = None
-    if tcb is not None:
-        claims = TcbClaims(
-            mrtd=tcb.mrtd,
-            rtmr0=tcb.rtmr0,
-            rtmr1=tcb.rtmr1,
-            rtmr2=tcb.rtmr2,
-            rtmr3=tcb.rtmr3,
-            rootfs_hash=tcb.rootfs_hash,
-        )
-        if tcb.app_compose is not None:
-            # compose-hash covers the exact bytes dstack hashed: the string's UTF-8 encoding.
-            compose = _utf8(tcb.app_compose, location="tcb_info.app_compose")
+    claims, compose = _claims(tcb)
     return Evidence(
         format=EvidenceFormat.PHALA_CVM_ATTESTATION,
+        raw=raw,
+        sha256=digest,
+        quote=quote,
+        quote_location=quote_location,
+        events=events,
+        compose=compose,
+        compose_file=doc.compose_file,
+        claims=claims,
+        certificates=certificates,
+        error=doc.error,
+    )
+
+
+def _from_app_instance(doc: AppInstance, raw: bytes, digest: str) -> Evidence:
+    certificates = doc.app_certificates or ()
+    if doc.quote is not None:
+        # The instance's own quote is what the API attests; a leaf quote, if any, is compared
+        # with the certificate extension like any other claim.
+        quote: bytes | None = decode_hex(doc.quote, location="quote")
+        quote_location = "quote"
+    else:
+        quote, quote_location = _leaf_quote(certificates)
+        if quote is None:
+            quote_location = "quote"
+    tcb = doc.tcb_info
+    events: tuple[EventLogEntry, ...] = ()
+    if doc.eventlog is not None:
+        events = doc.eventlog
+    elif tcb is not None and tcb.event_log is not None:
+        events = tcb.event_log
+    claims, compose = _claims(tcb)
+    return Evidence(
+        format=EvidenceFormat.PHALA_APP_INSTANCE,
         raw=raw,
         sha256=digest,
         quote=quote,

@@ -145,3 +145,25 @@ class CvmAttestation(BaseModel):
     eventlog: tuple[EventLogEntry, ...] | None = None
 
     _eventlog_string = field_validator("eventlog", mode="before")(json_list_or_list)
+
+
+class AppInstance(BaseModel):
+    """One entry of ``instances`` of the public ``GET /api/v1/apps/{app_id}/attestations``.
+
+    Drifts like the rest: the quote is top-level (or only in the leaf certificate), the event log
+    is ``eventlog`` (a list or a JSON string) or inside ``tcb_info``; a stopped instance has
+    ``quote: null``. ``runtime_data``, ``image_version``, ``ppid`` and the like are claims the
+    verifier does not need and ignores.
+    """
+
+    model_config = _TOLERANT
+
+    quote: str | None = None
+    eventlog: tuple[EventLogEntry, ...] | None = None
+    tcb_info: TcbInfo | None = None
+    compose_file: str | None = None
+    app_certificates: tuple[Certificate, ...] | None = None
+    image_version: str | None = None
+    error: str | None = None
+
+    _eventlog_string = field_validator("eventlog", mode="before")(json_list_or_list)
