@@ -5,9 +5,12 @@ The corpus comes from other projects and is never copied into this repository.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.corpus import CASES_DIR
+from tests.corpus import CASES_DIR, case
+from tests.fetch.emulators import API_KEY, PccsEmulator, PhalaCloudEmulator
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -15,3 +18,31 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"the real evidence corpus is missing: {CASES_DIR} (set CVM_VERIFIER_FIXTURES)"
         )
+
+
+# --- emulator servers of the fetch tests (real HTTP on 127.0.0.1, one per test) ---------------
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The emulators are on 127.0.0.1: a proxy from the environment must not intercept them.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def phala() -> Iterator[PhalaCloudEmulator]:
+    """The Phala Cloud API emulator; knows API_KEY and serves app-uptodate as a CVM."""
+    emulator = PhalaCloudEmulator(API_KEY, cvms={"app-uptodate": case("app-uptodate").evidence})
+    emulator.server.start()
+    yield emulator
+    emulator.server.stop()
+
+
+@pytest.fixture
+def pccs() -> Iterator[PccsEmulator]:
+    """A PCCS emulator serving app-uptodate's collateral (FMSPC 20A06F)."""
+    emulator = PccsEmulator(case("app-uptodate").collateral)
+    emulator.server.start()
+    yield emulator
+    emulator.server.stop()

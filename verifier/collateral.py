@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dcap_qvl
+from cryptography import x509
 
 from .errors import InputError
 
@@ -72,6 +74,38 @@ class Collateral:
             tcb_info_issue_date=issue,
             tcb_info_next_update=next_update,
         )
+
+
+def validity_window(collateral: Collateral) -> tuple[datetime, datetime] | None:
+    """When the collateral can verify anything: [latest issue date, earliest next update).
+
+    Covers the TCB info and QE identity (``issueDate``/``nextUpdate``) and both CRLs
+    (``thisUpdate``/``nextUpdate``). ``None`` when a date is missing or unreadable: such a
+    collateral is not reusable (a cache refetches it). Pure: the caller compares with its time.
+    """
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    try:
+        for text in (collateral.inner.tcb_info, collateral.inner.qe_identity):
+            document = json.loads(text)
+            body = document if isinstance(document, dict) else {}
+            starts.append(_utc(datetime.fromisoformat(str(body["issueDate"]))))
+            ends.append(_utc(datetime.fromisoformat(str(body["nextUpdate"]))))
+        for der in (collateral.inner.pck_crl, collateral.inner.root_ca_crl):
+            crl = x509.load_der_x509_crl(der)
+            if crl.next_update_utc is None:
+                return None
+            starts.append(crl.last_update_utc)
+            ends.append(crl.next_update_utc)
+    except (KeyError, ValueError, TypeError):
+        return None
+    return max(starts), min(ends)
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive time")
+    return moment.astimezone(UTC)
 
 
 def _str_or_none(value: object) -> str | None:

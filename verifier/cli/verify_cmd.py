@@ -18,8 +18,8 @@ from ..policy_file import load_policy
 from ..quote_verification import TrustRoot
 from ..report import Report
 from ..verification import verify
-from . import common
-from .common import EXIT_FAIL, EXIT_PASS, read_input
+from . import common, fetch_cmd
+from .common import EXIT_FAIL, EXIT_PASS, read_input, write_output
 from .output import FORMATS, emit
 
 T = TypeVar("T")
@@ -32,7 +32,16 @@ def register(subparsers: Any) -> None:
         description="Verify one evidence document or evidence bundle offline. Exit 0 pass, "
         "1 verification or policy failure, 2 usage or input error.",
     )
-    add_evidence_arguments(parser)
+    add_evidence_arguments(parser, optional=True)
+    parser.add_argument(
+        "--cvm",
+        metavar="CVM_ID",
+        help="fetch the CVM's attestation and collateral (as 'fetch' does) instead of reading "
+        "EVIDENCE, and verify at the fetch time",
+    )
+    parser.add_argument(
+        "--save", metavar="FILE", help="with --cvm: keep the fetched bundle in FILE (atomically)"
+    )
     parser.add_argument(
         "--policy",
         metavar="FILE",
@@ -52,14 +61,16 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help='append a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY")',
     )
+    fetch_cmd.add_connection_arguments(parser)
     parser.set_defaults(handler=run)
 
 
-def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
+def add_evidence_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
     """The inputs of one verification (shared by ``verify`` and ``policy init``)."""
     parser.add_argument(
         "evidence",
         metavar="EVIDENCE",
+        nargs="?" if optional else None,
         help="CvmAttestation, app instance or GetQuote JSON, or an evidence bundle "
         "(cvm-verifier fetch); '-' for stdin",
     )
@@ -216,6 +227,22 @@ def load_policy_file(path: str) -> Policy:
 def run(args: argparse.Namespace) -> int:
     # The policy first: a broken policy is a usage error whatever the evidence says.
     policy = load_policy_file(args.policy) if args.policy else BASELINE
-    report = load_inputs(args).verify(policy)
+    bundle = None
+    if args.cvm is not None:
+        if args.evidence is not None:
+            raise InputError("give EVIDENCE or --cvm CVM_ID, not both")
+        if args.at is not None and args.at != "fetched":
+            parse_time(args.at)
+        collateral = read_input(args.collateral, what="collateral") if args.collateral else None
+        bundle = fetch_cmd.fetch_bundle(args, args.cvm, with_collateral=True, collateral=collateral)
+        if args.save:
+            write_output(bundle.to_json(), args.save)
+        if args.at is None:
+            args.at = "fetched"
+    elif args.evidence is None:
+        raise InputError("give EVIDENCE (a file, '-' or a bundle) or --cvm CVM_ID")
+    elif args.save:
+        raise InputError("--save keeps what --cvm fetched: give --cvm", location="--save")
+    report = load_inputs(args, bundle=bundle).verify(policy)
     emit(report, args.format, args.output, args.summary)
     return EXIT_PASS if report.passed else EXIT_FAIL
