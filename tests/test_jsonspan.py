@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.corpus import case
@@ -73,6 +73,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=50)
 @given(st.dictionaries(st.text(max_size=5), json_values, max_size=5), st.booleans())
 def test_every_span_parses_back_to_its_value(document: dict[str, object], indent: bool) -> None:
     text = json.dumps(document, indent=2 if indent else None, ensure_ascii=False)
