@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.corpus import CASES, Case, case, forged
+from tests.corpus import CASES, REPO, Case, case, forged
 from tests.shapes import app_instance
 from verifier import InputError, TrustRoot, verify
 from verifier.bundle import (
@@ -323,3 +324,20 @@ def test_arbitrary_documents_raise_only_input_error(document: dict[str, Any]) ->
     if report.passed:  # only the real evidence with its real collateral can pass
         assert bundle.evidence_bytes == APP.evidence
         assert bundle.collateral_json == APP.collateral.decode()
+
+
+def test_the_library_example_of_docs_bundle_md_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    docs = (REPO / "docs" / "bundle.md").read_text()
+    example = next(code for code in re.findall(r"```python\n(.*?)```", docs, flags=re.S))
+    readme = (REPO / "README.md").read_text()
+    policy = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)[0]  # pins app-uptodate
+    (tmp_path / "cvm-policy.toml").write_text(policy)
+    (tmp_path / "fleet").mkdir()
+    (tmp_path / "fleet" / "a.bundle.json").write_text(_bundle().to_json())
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "docs/bundle.md", "exec"), {})
+    assert capsys.readouterr().out == "a.bundle.json None pass\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import REPO, case, forged
+from tests.fetch.emulators import API_KEY, PccsEmulator, PhalaCloudEmulator
 from verifier.cli import main
 
 README = (REPO / "README.md").read_text()
@@ -40,8 +41,7 @@ def test_first_command_verifies_the_demo_offline_naming_the_test_root(
 
 
 def test_forge_example_runs() -> None:
-    example = [code for lang, code in BLOCKS if lang == "python"][1]
-    assert "verifier.testing" in example
+    example = next(code for lang, code in BLOCKS if lang == "python" and "verifier.testing" in code)
     exec(compile(example, "README.md", "exec"), {})
 
 
@@ -79,3 +79,24 @@ def test_policy_example_is_a_valid_policy_that_passes_its_cvm() -> None:
     )
     assert report.passed, [f.reason for f in report.failures()]
     assert {f.id for f in report.findings} >= {"policy.tcb", "policy.os", "policy.app"}
+
+
+def test_from_a_cvm_id_example_runs_against_the_emulators(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    phala: PhalaCloudEmulator,
+    pccs: PccsEmulator,
+) -> None:
+    example = next(code for lang, code in BLOCKS if lang == "python" and "fetch_cvm_bundle" in code)
+    monkeypatch.setenv("PHALA_CLOUD_API_KEY", API_KEY)
+    monkeypatch.setenv("PHALA_CLOUD_API_PREFIX", phala.prefix)
+    monkeypatch.setenv("PCCS_URL", pccs.url)
+    monkeypatch.chdir(tmp_path)
+    # The example fetches "now"; the emulated PCCS serves collateral valid at the case's time.
+    call = 'fetch_cvm_bundle("app-uptodate", api=api, pccs=pccs)'
+    assert call in example
+    example = example.replace(call, call[:-1] + ", clock=lambda: AT)")
+    namespace: dict[str, object] = {"AT": case("app-uptodate").at}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["report"].passed  # type: ignore[attr-defined]
+    assert API_KEY.encode() not in (tmp_path / "cvm.bundle.json").read_bytes()

@@ -7,7 +7,6 @@ client.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,13 +134,14 @@ def api_client(args: argparse.Namespace) -> PhalaCloudClient:
 
 
 def pccs_client(args: argparse.Namespace) -> PccsClient:
-    from ..fetch import DEFAULT_PCCS_URL, ENV_PCCS_URL, CollateralCache, PccsClient
+    from ..fetch import CollateralCache, PccsClient
 
     cache = None
     if not args.no_cache:
         cache = CollateralCache(args.cache_dir or default_cache_dir())
-    url = args.pccs_url or os.environ.get(ENV_PCCS_URL) or DEFAULT_PCCS_URL
-    return PccsClient(url, cache=cache, timeout=args.timeout, retries=args.retries)
+    return PccsClient.from_env(
+        base_url=args.pccs_url, cache=cache, timeout=args.timeout, retries=args.retries
+    )
 
 
 def fetch_bundle(

@@ -21,9 +21,11 @@ import base64
 import contextlib
 import dataclasses
 import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import dcap_qvl
@@ -87,6 +89,18 @@ class PccsClient:
         self._memory: dict[tuple[str, str], str] = {}
         #: requests made (for callers that report what was fetched vs. cached)
         self.requests = 0
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> PccsClient:
+        """A client for ``$PCCS_URL`` (default: Phala's PCCS); ``base_url`` wins over it."""
+        env = os.environ if environ is None else environ
+        return cls(base_url or env.get(ENV_PCCS_URL) or DEFAULT_PCCS_URL, **options)
 
     def __repr__(self) -> str:
         return f"PccsClient({self.base_url!r}, cache={self.cache!r})"
