@@ -199,3 +199,15 @@ def test_config_is_validated() -> None:
         FetchConfig(read_timeout=0)
     with pytest.raises(ValueError, match="retries"):
         FetchConfig(retries=-1)
+
+
+def test_api_messages_become_one_clean_line(server: EmulatorServer) -> None:
+    message = "bad\n\x1b[31mthing\x1b[0m " + "x" * 1000
+    server.faults = [Reply.json({"message": message, "request_id": "r\n1"}, 400)]
+    fetcher, _ = _fetcher()
+    error = _error(fetcher, server)
+    assert error.api_message is not None
+    assert error.api_message.startswith("bad ?[31mthing?[0m xxx")
+    assert len(error.api_message) == 300
+    assert error.request_id == "r 1"
+    assert "\n" not in str(error) and "\x1b" not in str(error)

@@ -137,6 +137,7 @@ def test_the_key_never_shows_in_reprs(phala: PhalaCloudEmulator) -> None:
     assert API_KEY not in repr(client) and API_KEY not in str(client)
     assert "[redacted]" in repr(client)
     assert API_KEY not in repr(vars(client))
+    assert API_KEY not in repr(vars(client._fetcher))
     assert API_KEY not in repr(FetchConfig())
 
 

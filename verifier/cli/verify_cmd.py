@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "verify",
         help="verify an attestation (evidence JSON or an evidence bundle)",
-        description="Verify one evidence document or evidence bundle offline. Exit 0 pass, "
-        "1 verification or policy failure, 2 usage or input error.",
+        description="Verify one evidence document or evidence bundle offline (or, with --cvm, "
+        "fetch one first). Exit 0 pass, 1 verification or policy failure, 2 usage or input "
+        "error, 3 fetch or network error (--cvm).",
     )
     add_evidence_arguments(parser, optional=True)
     parser.add_argument(

@@ -43,6 +43,8 @@ _STATUS_MEANING = {
 }
 
 _ONE_LINE = re.compile(r"\s+")
+#: control characters (terminal escapes) an API or server could put into a message
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: the longest API message kept in an error
 _MAX_MESSAGE = 300
 
@@ -62,6 +64,23 @@ class Response:
     @property
     def request_id(self) -> str | None:
         return self.header("x-request-id")
+
+
+class Secret:
+    """A string (an API key) that never shows itself in a repr, str or traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'[redacted]'"
+
+    __str__ = __repr__
 
 
 class _Retry(Exception):
@@ -95,7 +114,7 @@ class Fetcher:
         self._sleep = time.sleep if sleep is None else sleep
         self._random = _random.random if random is None else random
         self._clock = time.time if clock is None else clock
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = tuple(Secret(s) for s in secrets if s)
         timeout = httpx.Timeout(
             connect=self.config.connect_timeout,
             read=self.config.read_timeout,
@@ -241,7 +260,7 @@ class Fetcher:
             if text is None:
                 return None
             for secret in self._secrets:
-                text = text.replace(secret, "[redacted]")
+                text = text.replace(secret.reveal(), "[redacted]")
             return text
 
         return FetchError(
@@ -261,11 +280,11 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _reason(exc: BaseException) -> str:
-    return _ONE_LINE.sub(" ", str(exc)).strip() or type(exc).__name__
+    return _one_line(str(exc)) or type(exc).__name__
 
 
 def _one_line(text: str) -> str:
-    text = _ONE_LINE.sub(" ", text).strip()
+    text = _CONTROL.sub("?", _ONE_LINE.sub(" ", text).strip())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 

@@ -20,7 +20,7 @@ import httpx
 
 from ..errors import FetchError, InputError
 from .config import FetchConfig
-from .http import Fetcher, Response
+from .http import Fetcher, Response, Secret
 
 DEFAULT_PREFIX = "https://cloud-api.phala.com/api/v1"
 #: the API version this verifier was written against (the ``CvmAttestation`` schema)
@@ -36,23 +36,6 @@ _HINTS = {
     401: f"is {ENV_API_KEY} set to a valid API key?",
     403: "the CVM is not in this API key's workspace",
 }
-
-
-class _Secret:
-    """A string that never shows itself in a repr, str or traceback."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'[redacted]'"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -117,7 +100,7 @@ class PhalaCloudClient:
         sleep: Callable[[float], None] | None = None,
         random: Callable[[], float] | None = None,
     ) -> None:
-        self._key = _Secret(api_key) if api_key else None
+        self._key = Secret(api_key) if api_key else None
         self.prefix = _checked_prefix(prefix, has_key=self._key is not None)
         if not api_version or any(c in api_version for c in "\r\n"):
             raise InputError("not a usable API version", location="API version")
