@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .bundle import BUNDLE_SCHEMA, Bundle, load_bundle
 from .collateral import Collateral
 from .errors import InputError, VerifierError
 from .evidence import Evidence, EvidenceFormat, load_evidence
@@ -27,10 +28,12 @@ from .verification import verify
 
 __all__ = [
     "BASELINE",
+    "BUNDLE_SCHEMA",
     "CHECKS",
     "INTEL_ROOT",
     "REPORT_SCHEMA",
     "BaselinePolicy",
+    "Bundle",
     "Collateral",
     "Evidence",
     "EvidenceFormat",
@@ -44,6 +47,7 @@ __all__ = [
     "Verdict",
     "VerifierError",
     "__version__",
+    "load_bundle",
     "load_evidence",
     "load_policy",
     "render_text",

@@ -405,3 +405,21 @@ def test_verify_cvm_usage_errors(run: Run, argv: tuple[str, ...], reason: str) -
     code, _, err = run("verify", *argv)
     assert code == 2
     assert reason in _one_error_line(err)
+
+
+def test_unusable_files_are_refused_before_fetching(
+    run: Run, phala: PhalaCloudEmulator, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a chain")
+    code, _, err = run("fetch", "app-uptodate", "--chain", str(bad))
+    assert code == 2
+    assert str(bad) in _one_error_line(err)
+    saved = tmp_path / "saved.json"
+    code, _, err = run(
+        "verify", "--cvm", "app-uptodate", "--collateral", str(bad), "--save", str(saved)
+    )
+    assert code == 2
+    assert str(bad) in _one_error_line(err)
+    assert not saved.exists()
+    assert phala.server.requests == []

@@ -153,3 +153,20 @@ def test_an_offline_cvm_is_still_received_as_is(phala: PhalaCloudEmulator) -> No
     offline = b'{"is_online": false, "error": "CVM is stopped", "app_certificates": null}'
     phala.cvms["stopped"] = offline
     assert _client(phala).cvm_attestation("stopped").text.encode() == offline
+
+
+def test_the_transport_is_injectable(phala: PhalaCloudEmulator) -> None:
+    import httpx
+
+    class Counting(httpx.HTTPTransport):
+        """The real transport, counting what goes through it."""
+
+        calls = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            Counting.calls += 1
+            return super().handle_request(request)
+
+    client = PhalaCloudClient(API_KEY, prefix=phala.prefix, transport=Counting())
+    assert client.cvm_attestation("app-uptodate").text.encode() == APP.evidence
+    assert Counting.calls == 1

@@ -146,6 +146,11 @@ def _parsed(path: str, what: str, parse: Callable[[bytes], T]) -> T:
         raise exc.within(path) from None
 
 
+def _checked_collateral(data: bytes) -> bytes:
+    Collateral.from_json(data)
+    return data
+
+
 def _checked_chain(data: bytes) -> bytes:
     load_pem_chain(data)
     return data
@@ -191,8 +196,7 @@ def load_inputs(args: argparse.Namespace, *, bundle: Bundle | None = None) -> Ve
     if bundle is not None:
         evidence = _bundle_part(source, bundle.evidence)
     else:
-        assert data is not None
-        raw_evidence = data
+        raw_evidence = data or b""
         evidence = _bundle_part(source, lambda: load_evidence(raw_evidence))
     collateral: Collateral | None
     if args.collateral:
@@ -234,7 +238,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("give EVIDENCE or --cvm CVM_ID, not both")
         if args.at is not None and args.at != "fetched":
             parse_time(args.at)
-        collateral = read_input(args.collateral, what="collateral") if args.collateral else None
+        collateral = None
+        if args.collateral:  # checked before fetching: a saved bundle holds usable parts only
+            collateral = _parsed(args.collateral, "collateral", _checked_collateral)
         bundle = fetch_cmd.fetch_bundle(args, args.cvm, with_collateral=True, collateral=collateral)
         if args.save:
             write_output(bundle.to_json(), args.save)
