@@ -13,10 +13,10 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import InputError, VerifierError
-from . import policy_cmd, verify_cmd
+from . import policy_cmd, verify_cmd, verify_many_cmd
 from .common import EXIT_USAGE, error
 
-_SUBCOMMANDS = (verify_cmd, policy_cmd)
+_SUBCOMMANDS = (verify_cmd, verify_many_cmd, policy_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
