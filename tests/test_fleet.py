@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ import pytest
 
 from tests.corpus import FORGED, FORGED_DIR, Case, case, forged
 from verifier import Collateral, InputError, Status, TrustRoot, Verdict, load_policy, verify
-from verifier.atomicfile import atomic_text_writer
 from verifier.fleet import (
     COLLATERAL_CACHE,
     SUMMARY_EXAMPLES,
@@ -366,22 +364,3 @@ def test_unusable_input_report_fails_with_the_one_finding_and_the_policy() -> No
     with pytest.raises(ValueError, match="timezone-aware"):
         unusable_input_report("evidence_parse", "x", at=datetime(2026, 1, 1), evidence_sha256="00")
     assert datetime(2026, 1, 1, tzinfo=UTC) == DEMO.at
-
-
-def test_atomic_text_writer_replaces_only_on_success(tmp_path: Path) -> None:
-    target = tmp_path / "out.jsonl"
-    target.write_text("old\n")
-
-    def interrupted() -> None:
-        with atomic_text_writer(target) as handle:
-            handle.write("half\n")
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        interrupted()
-    assert target.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["out.jsonl"]
-    with atomic_text_writer(target) as handle:
-        handle.write("new\n")
-    assert target.read_text() == "new\n"
-    assert os.listdir(tmp_path) == ["out.jsonl"]

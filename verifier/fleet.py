@@ -19,6 +19,7 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -27,6 +28,7 @@ import multiprocessing.context
 import os
 import pickle
 import signal
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -57,7 +59,7 @@ BUNDLE_SCHEMA_PREFIX = "cvm-verifier.bundle/"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Items a worker verifies per task: amortises the inter-process round trip (~0.1 ms) over a few
 #: verifications (~2 ms each) without hurting the load balance.
-CHUNK = 4
+CHUNK = 8
 #: Tasks in flight per worker: keeps every worker busy while results wait to be written in order.
 WINDOW_PER_JOB = 4
 #: Parsed collaterals a worker keeps (a fleet has a few platform families, one collateral each).
@@ -415,6 +417,7 @@ def verify_items(
     jobs: int = 1,
     chunk: int = CHUNK,
     window: int | None = None,
+    mp_context: multiprocessing.context.BaseContext | None = None,
 ) -> Generator[ItemResult, None, None]:
     """Verify ``items`` and yield one :class:`ItemResult` each, in input order.
 
@@ -422,6 +425,7 @@ def verify_items(
     ``window`` tasks of ``chunk`` items are in flight (default: ``4 * jobs`` tasks) and ``items``
     is consumed lazily, so memory does not grow with the number of items. Results are the same
     whatever ``jobs`` is. Raises :class:`VerifierError` if a worker process dies.
+    ``mp_context``: how workers start (default: ``forkserver`` where available, else ``spawn``).
     """
     if jobs < 1 or chunk < 1:
         raise ValueError("jobs and chunk must be at least 1")
@@ -437,14 +441,15 @@ def verify_items(
     limit = window or WINDOW_PER_JOB * jobs
     pool = ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=_context(),
+        mp_context=mp_context or _context(),
         initializer=_init_worker,
         initargs=(options,),
     )
     pending: deque[Future[list[ItemResult]]] = deque()
     try:
         for batch in _batched(items, chunk):
-            pending.append(pool.submit(_run_chunk, batch))
+            with _sigint_deferred():  # a submit may start a worker: never interrupt it halfway
+                pending.append(pool.submit(_run_chunk, batch))
             if len(pending) >= limit:
                 yield from pending.popleft().result()
         while pending:
@@ -472,8 +477,45 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
+        _start_forkserver()
         return context
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back (blocked, so pending, never lost) until the block completes."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _start_forkserver() -> None:
+    """Start the fork server with SIGINT ignored, so that Ctrl-C stays the parent's alone.
+
+    An ignored signal stays ignored across ``exec``: the server, and the workers it forks, then
+    print no traceback when Ctrl-C lands while they import the verifier. Meanwhile SIGINT is
+    blocked here so that a Ctrl-C in that window is not lost: a blocked signal stays pending and
+    reaches the restored handler (one already pending when SIG_IGN is set would be discarded, so
+    that case is raised first). The resource tracker starts before: starting it unblocks SIGINT.
+    Only the main thread may change handlers; elsewhere the server starts as multiprocessing does.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    with _sigint_deferred():
+        if signal.SIGINT in signal.sigpending():
+            raise KeyboardInterrupt
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler if handler is not None else signal.SIG_DFL)
 
 
 # --- the summary -----------------------------------------------------------------------------

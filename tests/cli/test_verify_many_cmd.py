@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -272,6 +276,41 @@ def test_interrupt_exits_130_and_leaves_no_output(
     assert code == 130
     assert "interrupted" in _one_error_line(err)
     assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_stops_a_real_parallel_run_with_130_and_one_line() -> None:
+    # A real process and a real SIGINT to its process group, as a terminal sends it: the
+    # workers and the fork server must not print tracebacks, and no process may stay behind.
+    command = [sys.executable, "-m", "verifier", "verify-many", *[str(FORGED_DIR)] * 20]
+    command += ["--trust-root", ROOT, "--at", FORGED_AT, "--jobs", "2", "--format", "jsonl"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    assert process.stdout is not None
+    assert json.loads(process.stdout.readline())["path"]  # running; the full pipe holds it there
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.decode() == "cvm-verifier: error: interrupted\n"
+    deadline = time.monotonic() + 10
+    while _alive_in_group(process.pid):  # the fork server and workers exit with their parent
+        assert time.monotonic() < deadline, "processes of the interrupted run are still alive"
+        time.sleep(0.05)
+
+
+def _alive_in_group(group: int) -> list[int]:
+    """Processes of a process group that are still running (zombies wait for init to reap them)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            state, pgrp = fields[0], int(fields[2])
+            if pgrp == group and state not in ("Z", "X"):
+                alive.append(int(entry.name))
+    return alive
 
 
 # --- usage errors: exit 2, one line ----------------------------------------------------------
