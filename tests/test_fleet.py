@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import FORGED, FORGED_DIR, Case, case, forged
-from verifier import Collateral, InputError, Status, TrustRoot, Verdict, load_policy, verify
+from verifier import (
+    Collateral,
+    InputError,
+    Status,
+    TrustRoot,
+    Verdict,
+    VerifierError,
+    load_policy,
+    verify,
+)
 from verifier.fleet import (
     COLLATERAL_CACHE,
     SUMMARY_EXAMPLES,
@@ -281,6 +291,22 @@ def test_a_policy_file_reaches_the_workers_intact() -> None:
     assert report.policy.name == "pinned"
     assert report.policy.sha256 == hashlib.sha256(text).hexdigest()
     assert "policy.app" in result.failed
+
+
+class DyingPolicy:
+    """A policy whose worker process dies while validating (a crash in native code, say)."""
+
+    name = "dies"
+    sha256 = None
+
+    def validate(self, report: object) -> list[object]:
+        os._exit(3)
+
+
+def test_a_worker_that_dies_stops_the_fleet_with_an_error_not_a_pass() -> None:
+    options = FleetOptions(at=DEMO.at, trust_root=ROOT, policy=DyingPolicy())  # type: ignore[arg-type]
+    with pytest.raises(VerifierError, match="worker process died"):
+        list(verify_items([Item(str(DEMO.path), ItemKind.CASE)] * 4, options, jobs=2))
 
 
 @pytest.mark.parametrize(("jobs", "chunk"), [(0, 1), (1, 0)])
