@@ -169,6 +169,15 @@ class Report(BaseModel):
         """Canonical JSON: stable key order, two-space indent, trailing newline."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
+    def to_json_line(self) -> str:
+        """Compact one-line JSON for JSON Lines: the keys and values of :meth:`to_json`.
+
+        ASCII only (non-ASCII is escaped), no newline inside or at the end, so a line can never
+        be split by a reader and always encodes; ``json.loads`` gives what it gives for
+        :meth:`to_json`.
+        """
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=True)
+
 
 def verdict_of(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
     """Fail when any finding fails; nothing else can make a report fail or pass."""

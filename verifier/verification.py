@@ -89,16 +89,43 @@ def verify(
 
     Bad evidence gives a failing report; misuse raises: ``at`` must be timezone-aware.
     """
+    moment = _verification_time(at)
+    if compose is not None and not isinstance(compose, bytes):
+        raise TypeError("compose must be bytes: the compose hash covers its exact bytes")
+    return _Verification(moment, policy, trust_root or INTEL_ROOT).run(
+        evidence, collateral, chain_pem, compose
+    )
+
+
+def unusable_input_report(
+    finding_id: str,
+    reason: str,
+    *,
+    at: datetime,
+    policy: Policy = BASELINE,
+    trust_root: TrustRoot | None = None,
+    evidence_sha256: str,
+) -> Report:
+    """The failing report of an input that could not even be handed to :func:`verify`.
+
+    For callers that read the inputs themselves (fleet verification): a file that cannot be read,
+    evidence without any collateral. ``finding_id`` is ``evidence_parse`` or ``collateral_parse``
+    and is the only core finding; the policy still adds its own, as for any other failure.
+    """
+    if finding_id not in ("evidence_parse", "collateral_parse"):
+        raise ValueError(f"not an input finding id: {finding_id!r}")
+    run = _Verification(_verification_time(at), policy, trust_root or INTEL_ROOT)
+    run.findings.append(Finding.failed(finding_id, reason))
+    return run._report(EvidenceInfo(format=None, sha256=evidence_sha256))
+
+
+def _verification_time(at: datetime) -> datetime:
+    """``at`` in UTC, whole seconds (dcap-qvl's resolution); misuse raises."""
     if not isinstance(at, datetime):
         raise TypeError("at must be a datetime")
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be timezone-aware (e.g. datetime.now(UTC)); got a naive datetime")
-    if compose is not None and not isinstance(compose, bytes):
-        raise TypeError("compose must be bytes: the compose hash covers its exact bytes")
-    moment = datetime.fromtimestamp(int(at.timestamp()), UTC)
-    return _Verification(moment, policy, trust_root or INTEL_ROOT).run(
-        evidence, collateral, chain_pem, compose
-    )
+    return datetime.fromtimestamp(int(at.timestamp()), UTC)
 
 
 class _Verification:

@@ -13,10 +13,10 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import FetchError, InputError, VerifierError
-from . import fetch_cmd, policy_cmd, verify_cmd
+from . import fetch_cmd, policy_cmd, verify_cmd, verify_many_cmd
 from .common import EXIT_FETCH, EXIT_USAGE, error
 
-_SUBCOMMANDS = (verify_cmd, fetch_cmd, policy_cmd)
+_SUBCOMMANDS = (verify_cmd, verify_many_cmd, fetch_cmd, policy_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
