@@ -25,6 +25,7 @@ from verifier import (
     load_policy,
     verify,
 )
+from verifier.bundle import make_bundle
 from verifier.fleet import (
     COLLATERAL_CACHE,
     SUMMARY_EXAMPLES,
@@ -200,12 +201,52 @@ def test_an_unreadable_chain_fails_closed_instead_of_being_skipped(tmp_path: Pat
     assert "cannot read chain.pem" in _failed(result)["evidence_parse"]
 
 
-def test_a_bundle_is_recognised_and_refused_until_bundles_are_supported(tmp_path: Path) -> None:
-    bundle = tmp_path / "cvm.json"
-    bundle.write_text(json.dumps({"schema": "cvm-verifier.bundle/1", "evidence": {}}))
-    result = Worker(FORGED_OPTIONS).run(Item(str(bundle), ItemKind.FILE))
+def _demo_bundle(tmp_path: Path) -> Path:
+    bundle = make_bundle(
+        DEMO.evidence,
+        fetched_at=DEMO.at,
+        collateral=DEMO.collateral,
+        chain=DEMO.chain,
+        compose=DEMO.compose,
+    )
+    path = tmp_path / "demo.bundle.json"
+    path.write_text(bundle.to_json())
+    return path
+
+
+def test_a_bundle_is_verified_with_its_own_parts_at_its_fetch_time(tmp_path: Path) -> None:
+    path = _demo_bundle(tmp_path)
+    later = datetime(2031, 1, 1, tzinfo=UTC)  # the demo collateral has long expired by then
+    options = FleetOptions(at=later, trust_root=ROOT, at_fetched=True)
+    result = Worker(options).run(Item(str(path), ItemKind.FILE))
+    assert result.passed, result.failed
+    assert result.report().to_json() == _single(DEMO)
+    # Without --at fetched the fleet's time applies to a bundle like to any item.
+    stale = Worker(FleetOptions(at=later, trust_root=ROOT)).run(Item(str(path), ItemKind.FILE))
+    assert "collateral_expired" in stale.failed
+
+
+def test_a_bundle_never_brings_its_own_trust_root(tmp_path: Path) -> None:
+    path = _demo_bundle(tmp_path)
+    result = Worker(FleetOptions(at=DEMO.at)).run(Item(str(path), ItemKind.FILE))
+    assert "quote_signature" in result.failed  # forged evidence under Intel's root
+
+
+def test_an_altered_bundle_is_a_failing_item(tmp_path: Path) -> None:
+    path = _demo_bundle(tmp_path)
+    document = json.loads(path.read_text())
+    document["compose"]["text"] += "\n"  # the digest no longer matches
+    path.write_text(json.dumps(document))
+    result = Worker(FORGED_OPTIONS).run(Item(str(path), ItemKind.FILE))
     assert result.failed == ("evidence_parse",)
-    assert "bundle" in _failed(result)["evidence_parse"]
+    assert "compose.sha256" in _failed(result)["evidence_parse"]
+
+
+def test_at_fetched_fails_an_item_that_is_not_a_bundle() -> None:
+    options = FleetOptions(at=DEMO.at, trust_root=ROOT, at_fetched=True)
+    result = Worker(options).run(Item(str(DEMO.path), ItemKind.CASE))
+    assert result.failed == ("evidence_parse",)
+    assert "not a bundle" in _failed(result)["evidence_parse"]
 
 
 def test_the_collateral_is_parsed_once_per_worker(monkeypatch: pytest.MonkeyPatch) -> None:

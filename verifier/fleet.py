@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from .bundle import BUNDLE_SCHEMA, load_bundle
 from .collateral import Collateral
 from .errors import InputError, VerifierError
 from .evidence import load_evidence
@@ -96,6 +97,9 @@ class FleetOptions:
     policy: Policy = BASELINE
     trust_root: TrustRoot | None = None
     collateral: bytes | None = None
+    #: verify each bundle at its own ``fetched_at`` (``--at fetched``); an item that is not a
+    #: bundle then has no verification time and fails; ``at`` dates only those failing reports
+    at_fetched: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,8 @@ class ItemInputs:
     collateral: bytes | None
     chain: bytes | None = None
     compose: bytes | None = None
+    #: when the evidence was fetched (bundles only)
+    fetched_at: datetime | None = None
 
 
 class ItemUnusable(Exception):
@@ -250,14 +256,17 @@ def is_bundle(data: bytes) -> bool:
 
 
 def _load_bundle(data: bytes) -> ItemInputs:
-    # Evidence bundles (``verifier.bundle``) are not part of this build yet: refuse them
-    # explicitly rather than misreading them as evidence. Plugging them in is: parse with the
-    # bundle module and return ItemInputs(evidence, collateral, chain, compose) -- never a trust
-    # root from the bundle.
-    raise ItemUnusable(
-        "evidence_parse",
-        "evidence bundles (cvm-verifier.bundle) are not supported by this version",
-        data,
+    """A bundle's parts, checked against their digests; never a trust root (it has none)."""
+    try:
+        bundle = load_bundle(data)
+    except InputError as exc:
+        raise ItemUnusable("evidence_parse", f"not a usable {BUNDLE_SCHEMA}: {exc}", data) from None
+    return ItemInputs(
+        evidence=bundle.evidence_bytes,
+        collateral=bundle.collateral.data if bundle.collateral is not None else None,
+        chain=bundle.chain_pem,
+        compose=bundle.compose_bytes,
+        fetched_at=bundle.fetched_at,
     )
 
 
@@ -328,6 +337,16 @@ class Worker:
 
     def _verify(self, item: Item) -> Report:
         inputs = load_item(item)
+        at = self.options.at
+        if self.options.at_fetched:
+            if inputs.fetched_at is None:
+                raise ItemUnusable(
+                    "evidence_parse",
+                    "--at fetched verifies bundles at their fetch time; this item is not a "
+                    "bundle and records none",
+                    inputs.evidence,
+                )
+            at = inputs.fetched_at
         raw_collateral = inputs.collateral
         if raw_collateral is None:
             raw_collateral = self.options.collateral
@@ -347,7 +366,7 @@ class Worker:
         return verify(
             inputs.evidence,
             collateral=self._collateral(raw_collateral),
-            at=self.options.at,
+            at=at,
             policy=self.options.policy,
             chain_pem=inputs.chain,
             compose=inputs.compose,

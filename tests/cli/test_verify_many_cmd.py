@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.corpus import CASES, FORGED, FORGED_DIR, Case, case, forged
+from verifier.bundle import make_bundle
 from verifier.cli import main
 from verifier.cli.verify_many_cmd import Progress
 
@@ -78,6 +79,30 @@ def test_real_corpus_gives_the_single_verify_reports_byte_for_byte(
         assert _canonical(line["report"]) == single, c.name
         assert line["report"]["verdict"] == c.expected["verdict"]
     assert code == max(single_codes)
+
+
+def test_real_corpus_bundles_at_their_fetch_times_give_the_single_reports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Each case frozen into a bundle fetched at its verify_at: one run, every case at its own time.
+    for c in CASES:
+        bundle = make_bundle(
+            c.evidence,
+            fetched_at=c.at,
+            collateral=c.collateral,
+            chain=c.chain,
+            compose=c.compose,
+        )
+        (tmp_path / f"{c.name}.json").write_text(bundle.to_json())
+    code, out, _ = _run(
+        capsys, "verify-many", str(tmp_path), "--at", "fetched", "--format", "jsonl"
+    )
+    by_path = {line["path"]: line["report"] for line in _lines(out)}
+    assert sorted(by_path) == sorted(str(tmp_path / f"{c.name}.json") for c in CASES)
+    for c in CASES:
+        _, single = _single_json(capsys, c)
+        assert _canonical(by_path[str(tmp_path / f"{c.name}.json")]) == single, c.name
+    assert code == 1  # the corpus has failing cases
 
 
 def test_forged_fixtures_under_the_test_root_give_the_single_reports(

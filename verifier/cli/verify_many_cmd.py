@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ..atomicfile import atomic_text_writer
@@ -30,6 +29,7 @@ from ..fleet import (
 )
 from ..policy import BASELINE
 from ..quote_verification import TrustRoot
+from . import common
 from .common import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, error, read_input
 from .output import append_text, use_colour
 from .verify_cmd import load_policy_file, parse_time
@@ -69,8 +69,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--at",
-        metavar="RFC3339",
-        help="verification time of every item, e.g. 2025-09-15T00:00:00Z (default: now)",
+        metavar="RFC3339|fetched",
+        help="verification time of every item, e.g. 2025-09-15T00:00:00Z (default: now); "
+        "'fetched': each bundle at its own fetch time (items that are not bundles fail)",
     )
     parser.add_argument(
         "--jobs",
@@ -114,7 +115,8 @@ def _positive(text: str) -> int:
 def load_options(args: argparse.Namespace) -> FleetOptions:
     """Read what every item shares; any problem is a usage error, before anything is verified."""
     policy = load_policy_file(args.policy) if args.policy else BASELINE
-    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    at_fetched = args.at == "fetched"
+    at = parse_time(args.at) if args.at and not at_fetched else common.now()
     trust_root = None
     if args.trust_root:
         trust_root = _parsed(args.trust_root, "trust root", TrustRoot.from_der)
@@ -122,7 +124,9 @@ def load_options(args: argparse.Namespace) -> FleetOptions:
     if args.collateral:
         collateral = read_input(args.collateral, what="collateral")
         _parsed_bytes(args.collateral, collateral, Collateral.from_json)
-    return FleetOptions(at=at, policy=policy, trust_root=trust_root, collateral=collateral)
+    return FleetOptions(
+        at=at, policy=policy, trust_root=trust_root, collateral=collateral, at_fetched=at_fetched
+    )
 
 
 def _parsed(path: str, what: str, parse: Callable[[bytes], TrustRoot]) -> TrustRoot:
@@ -150,9 +154,8 @@ def run(args: argparse.Namespace) -> int:
             "no evidence found (case directories, *.json files or bundles)",
             location=" ".join(args.paths),
         )
-    summary = FleetSummary(
-        policy=options.policy.name, verified_at=options.at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
+    verified_at = "fetched" if options.at_fetched else options.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    summary = FleetSummary(policy=options.policy.name, verified_at=verified_at)
     progress = Progress.for_stderr(lambda: sum(1 for _ in discover(args.paths, exclude=exclude)))
     colour = args.format == "text" and use_colour(args.output)
     to_stdout = args.output in (None, "-")
