@@ -11,6 +11,7 @@ import pytest
 
 from tests.corpus import CASES_DIR, case
 from tests.fetch.emulators import API_KEY, PccsEmulator, PhalaCloudEmulator
+from tests.mutations import TALLIES
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,3 +47,12 @@ def pccs() -> Iterator[PccsEmulator]:
     emulator.server.start()
     yield emulator
     emulator.server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the tamper matrix and the fuzzers tried (tests/mutations.py tallies)."""
+    lines = [t.line() for t in TALLIES.values() if t.tried]
+    if lines:
+        terminalreporter.section("mutations and fuzzing")
+        for line in lines:
+            terminalreporter.write_line(line)

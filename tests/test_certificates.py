@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.corpus import case
@@ -158,3 +159,57 @@ def test_event_log_extension_is_json() -> None:
 
     raw = dstack_extension(CHAIN.leaf, OID_EVENT_LOG)
     assert raw is not None and len(json.loads(raw)) == len(EVIDENCE.events)
+
+
+# --- defects found by the tamper matrix (tests/test_tamper.py) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("index", "field", "value"),
+    [
+        (0, "subject__state", "CA"),
+        (1, "subject__locality", "Santa Clara"),
+        (2, "version", "v1"),
+        (0, "signature_algorithm", "ecdsa-with-SHA384"),
+        (0, "sans", ["app.example"]),
+        (1, "quote", "00" * 16),
+    ],
+)
+def test_api_fields_that_were_never_compared_are(index: int, field: str, value: object) -> None:
+    # The API's state, locality, version, signature algorithm, SANs and the CA certificates'
+    # quote were not compared with the PEM: any value passed.
+    finding = check_metadata(CHAIN, edited(index, **{field: value}))
+    assert finding.status is Status.FAIL
+    assert field.replace("__", ".") in finding.reason and f"certificate {index}" in finding.reason
+
+
+def test_no_sans_may_be_null_or_an_empty_list() -> None:
+    assert check_metadata(CHAIN, edited(0, sans=[])).status is Status.PASS
+    assert check_metadata(CHAIN, edited(0, sans=None)).status is Status.PASS
+
+
+def _leaf_with(old: bytes, new: bytes) -> bytes:
+    certs = CHAIN.certificates
+    der = certs[0].public_bytes(Encoding.DER)
+    assert der.count(old) == 1
+    leaf = x509.load_der_x509_certificate(der.replace(old, new))
+    return b"".join(c.public_bytes(Encoding.PEM) for c in (leaf, *certs[1:]))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # secp256r1 -> an OID cryptography has no curve for
+        (bytes.fromhex("2a8648ce3d030107"), bytes.fromhex("2a8648ce3d030106"), "not supported"),
+        # id-ecPublicKey -> an unknown key type
+        (bytes.fromhex("2a8648ce3d0201"), bytes.fromhex("2a8649ce3d0201"), "Unknown key type"),
+    ],
+    ids=["unsupported-curve", "unknown-key-type"],
+)
+def test_a_certificate_malformed_beyond_its_envelope_is_an_input_error(
+    old: bytes, new: bytes, message: str
+) -> None:
+    # cryptography decodes keys and names lazily: such a chain used to load, then crash the
+    # signature, metadata and KMS checks ("internal error in the check").
+    with pytest.raises(InputError, match=f"certificate 0 is malformed: .*{message}"):
+        load_pem_chain(_leaf_with(old, new))

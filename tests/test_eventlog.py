@@ -116,6 +116,7 @@ def test_runtime_digest_field_is_never_trusted() -> None:
         ({"preimage": "xyz"}, "preimage is not hex"),
         ({"event_type": 2**32}, "is not a u32"),
         ({"event": "\ud800"}, "not valid Unicode"),
+        ({"event_type": RT + 1, "digest": "ab" * 48}, f"event_type {RT + 1} in RTMR3 is not"),
     ],
 )
 def test_malformed_events_are_reported_and_break_their_register(
@@ -178,3 +179,13 @@ def test_app_events_after_system_ready_from_a_real_log_are_fine() -> None:
     identity = runtime_identity(decode_event_log(events).events)
     assert identity.violations == ()
     assert identity.get("app-id") is not None
+
+
+def test_an_event_in_rtmr3_with_another_type_is_malformed() -> None:
+    # Defect found by the tamper matrix: a runtime event whose type was changed was replayed with
+    # the digest it carries and dropped from the identity, so its name and payload were unbound.
+    # RTMR3 is dstack's and holds runtime events only.
+    real = runtime_digest("compose-hash", b"\x01")
+    log = decode_event_log([entry("compose-hash", b"\x02", digest=real.hex(), event_type=RT + 1)])
+    assert log.events == () and log.broken_rtmrs == {3}
+    assert "in RTMR3 is not a runtime event" in log.problems[0]

@@ -55,3 +55,62 @@ def test_debug_bit() -> None:
 def test_not_a_tdx_quote(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(QuoteFormatError, match=message):
         parse_td_quote(mutate(QUOTES["plain-td"]))
+
+
+# --- the signature data's layout (defects found by the tamper matrix) -----------------------
+# dcap-qvl tolerated these: the bytes are not covered by the quote signature, so a quote could
+# differ from the one it claims to be without any check noticing.
+
+SIG_LEN = 48 + 584  # u32 signature data length
+CERT_TYPE = SIG_LEN + 4 + 64 + 64  # u16 certification data type
+
+
+def _plain() -> bytearray:
+    raw = QUOTES["plain-td"]
+    assert raw is not None
+    return bytearray(raw)
+
+
+def test_certification_data_that_is_not_a_qe_report_is_refused() -> None:
+    raw = _plain()
+    raw[CERT_TYPE] = 7
+    with pytest.raises(QuoteFormatError, match="certification data type 7 is not 6"):
+        parse_td_quote(bytes(raw))
+
+
+def test_signature_data_length_that_overshoots_its_contents_is_refused() -> None:
+    raw = _plain()  # real quotes are zero-padded: one more byte still fits in the quote
+    raw[SIG_LEN] += 1
+    with pytest.raises(QuoteFormatError, match="does not fill the signature data"):
+        parse_td_quote(bytes(raw))
+
+
+def test_signature_data_length_past_the_end_is_refused() -> None:
+    raw = _plain()
+    raw[SIG_LEN + 3] = 0x7F
+    with pytest.raises(QuoteFormatError, match="runs past the end"):
+        parse_td_quote(bytes(raw))
+
+
+def test_non_zero_bytes_after_the_signature_data_are_refused() -> None:
+    raw = _plain()
+    raw[-1] = 1
+    with pytest.raises(QuoteFormatError, match="not zero padding"):
+        parse_td_quote(bytes(raw))
+
+
+def test_pck_certification_data_size_must_fill_the_certification_data() -> None:
+    raw = _plain()
+    pck_size = bytes(raw).index(b"-----BEGIN CERTIFICATE-----") - 4
+    raw[pck_size] ^= 1
+    with pytest.raises(QuoteFormatError, match="PCK certification data size"):
+        parse_td_quote(bytes(raw))
+
+
+def test_the_pck_chain_is_the_pem_the_quote_carries() -> None:
+    raw = QUOTES["plain-td"]
+    assert raw is not None
+    pem = parse_td_quote(raw).pck_chain_pem
+    theirs = dcap_qvl.parse_quote(raw).cert_chain_pem_bytes()
+    assert theirs is not None and pem.rstrip(b"\0") == theirs.rstrip(b"\0")
+    assert pem.count(b"-----BEGIN CERTIFICATE-----") == 3

@@ -100,3 +100,13 @@ def test_from_a_cvm_id_example_runs_against_the_emulators(
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["report"].passed  # type: ignore[attr-defined]
     assert API_KEY.encode() not in (tmp_path / "cvm.bundle.json").read_bytes()
+
+
+def test_finding_table_lists_every_check() -> None:
+    from verifier import CHECKS
+
+    table = README.split("### Finding ids", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    listed = {name for cell in rows for name in re.findall(r"`([a-z_.]+)`", cell)}
+    core = {name for name in listed if not name.startswith("policy.")}
+    assert core == set(CHECKS)

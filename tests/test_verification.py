@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+import struct
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 import verifier.verification as verification
 from tests.corpus import case
-from verifier import Finding, Report, Status, Verdict, verify
+from verifier import Finding, Report, Status, Verdict, load_evidence, verify
 from verifier.policy import BASELINE
 
 APP = case("app-uptodate")
@@ -130,3 +133,70 @@ def test_default_trust_root_is_intel() -> None:
     report = verify(APP.evidence, collateral=APP.collateral, at=APP.at)
     assert report.quote.trust_root is not None and report.quote.trust_root.intel
     assert _status(report, "trust_root") is Status.PASS
+
+
+# --- defects found by the tamper matrix (tests/test_tamper.py) ------------------------------
+
+
+def _with_json(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    document: dict[str, Any] = json.loads(raw)
+    edit(document)
+    return json.dumps(document).encode()
+
+
+def test_a_quote_only_dcap_qvl_cannot_decode_is_one_quote_parse_finding() -> None:
+    # A v5 quote whose body descriptor says "TD report 1.5" (type 3) over a TD 1.0-sized body:
+    # the structural parse reads the TD report, dcap-qvl cannot decode it. verify() used to add
+    # a second quote_parse finding and crash building the report.
+    quote = load_evidence(KMS.evidence).quote
+    assert quote is not None
+    v5 = b"\x05\x00" + quote[2:48] + struct.pack("<HI", 3, 584) + quote[48:]
+    evidence = _with_json(KMS.evidence, lambda d: d.update(quote=v5.hex()))
+    report = verify(evidence, collateral=KMS.collateral, at=KMS.at, compose=KMS.compose)
+    parse = [f for f in report.findings if f.id == "quote_parse"]
+    assert len(parse) == 1 and parse[0].status is Status.FAIL
+    assert "Failed to decode quote" in parse[0].reason
+    assert report.verdict is Verdict.FAIL
+
+
+def test_getquote_report_data_claim_that_is_not_the_quotes_fails() -> None:
+    # GetQuote repeats the quote's report_data; a different claim was ignored.
+    good = verify(KMS.evidence, collateral=KMS.collateral, at=KMS.at, compose=KMS.compose)
+    assert _status(good, "report_data_mismatch") is Status.PASS
+    lie = _with_json(KMS.evidence, lambda d: d.update(report_data="00" * 64))
+    bad = verify(lie, collateral=KMS.collateral, at=KMS.at, compose=KMS.compose)
+    finding = bad.finding("report_data_mismatch")
+    assert finding is not None and finding.status is Status.FAIL
+    assert finding.expected == KMS.expected["report_data"] and finding.actual == "00" * 64
+    assert bad.verdict is Verdict.FAIL
+    # the CvmAttestation format makes no such claim: no finding
+    app = verify(APP.evidence, collateral=APP.collateral, at=APP.at, chain_pem=APP.chain)
+    assert app.finding("report_data_mismatch") is None
+
+
+def test_compose_file_without_app_compose_is_hashed() -> None:
+    # app-uptodate has neither app_compose nor compose_file. A compose_file alone (app_compose
+    # null) was compared with nothing, so any text passed.
+    def claim(document: dict[str, Any]) -> None:
+        document["compose_file"] = '{"services": {}}'
+
+    evidence = _with_json(APP.evidence, claim)
+    report = verify(evidence, collateral=APP.collateral, at=APP.at, chain_pem=APP.chain)
+    finding = report.finding("compose_hash")
+    assert finding is not None and finding.status is Status.FAIL
+    assert report.app.compose_hash is not None
+    assert finding.expected == report.app.compose_hash
+    assert _status(report, "compose_not_available") is None
+    assert report.verdict is Verdict.FAIL
+
+
+def test_rootfs_hash_claim_without_a_rootfs_hash_event_fails() -> None:
+    # tcb_info.rootfs_hash repeats the rootfs-hash event; a claim was never compared.
+    def claim(document: dict[str, Any]) -> None:
+        document["tcb_info"]["rootfs_hash"] = "ab" * 32
+
+    evidence = _with_json(APP.evidence, claim)
+    report = verify(evidence, collateral=APP.collateral, at=APP.at, chain_pem=APP.chain)
+    finding = report.finding("tcb_info_mismatch")
+    assert finding is not None and finding.status is Status.FAIL
+    assert "rootfs_hash" in finding.reason and finding.actual == "rootfs_hash=" + "ab" * 32

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from .errors import InputError
 from .evidence.phala import Certificate
 from .findings import Finding
+from .hexutil import strip_hex
 
 OID_QUOTE = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.1")
 OID_EVENT_LOG = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.2")
@@ -53,7 +54,28 @@ def load_pem_chain(pem: bytes | str) -> PemChain:
         raise InputError(f"not a PEM certificate chain: {exc}") from None
     if len(certificates) > MAX_CHAIN_LENGTH:
         raise InputError(f"{len(certificates)} certificates; at most {MAX_CHAIN_LENGTH}")
+    for index, cert in enumerate(certificates):
+        _parsed_fully(cert, index)
     return PemChain(certificates=certificates, sha256=hashlib.sha256(data).hexdigest())
+
+
+def _parsed_fully(cert: x509.Certificate, index: int) -> None:
+    """Decode every part the checks read. cryptography parses names, extensions and keys lazily:
+    a certificate that is malformed there must be an input error now, not a crash in a check."""
+    try:
+        parts = (
+            cert.subject,
+            cert.issuer,
+            cert.extensions,
+            cert.public_key(),
+            cert.signature_hash_algorithm,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+        )
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"certificate {index} is malformed: {reason}") from None
+    del parts
 
 
 def der_octet_string(value: bytes) -> bytes:
@@ -246,24 +268,40 @@ def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     return str(values[0].value) if values else None
 
 
+def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(str(name) for name in san.get_values_for_type(x509.DNSName))
+
+
 def _describe(cert: x509.Certificate) -> dict[str, object]:
+    """Every field the API describes a certificate with, as the PEM certificate says it."""
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
+    quote = dstack_extension(cert, OID_QUOTE)
     app_id = dstack_extension(cert, OID_APP_ID)
     usage = dstack_extension(cert, OID_USAGE)
     return {
         "subject.common_name": _attr(cert.subject, NameOID.COMMON_NAME),
         "subject.organization": _attr(cert.subject, NameOID.ORGANIZATION_NAME),
         "subject.country": _attr(cert.subject, NameOID.COUNTRY_NAME),
+        "subject.state": _attr(cert.subject, NameOID.STATE_OR_PROVINCE_NAME),
+        "subject.locality": _attr(cert.subject, NameOID.LOCALITY_NAME),
         "issuer.common_name": _attr(cert.issuer, NameOID.COMMON_NAME),
         "issuer.organization": _attr(cert.issuer, NameOID.ORGANIZATION_NAME),
         "issuer.country": _attr(cert.issuer, NameOID.COUNTRY_NAME),
         "serial_number": cert.serial_number,
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
+        "version": cert.version.name,
+        "signature_algorithm": cert.signature_algorithm_oid._name,
+        "sans": frozenset(_dns_names(cert)),
         "is_ca": is_ca,
+        "quote": quote.hex() if quote is not None else None,
         "app_id": app_id.hex() if app_id is not None else None,
         "cert_usage": usage.decode("utf-8", "replace") if usage is not None else None,
     }
@@ -278,13 +316,20 @@ def _claimed(cert: Certificate) -> dict[str, object]:
         "subject.common_name": cert.subject.common_name,
         "subject.organization": cert.subject.organization,
         "subject.country": cert.subject.country,
+        "subject.state": cert.subject.state,
+        "subject.locality": cert.subject.locality,
         "issuer.common_name": cert.issuer.common_name,
         "issuer.organization": cert.issuer.organization,
         "issuer.country": cert.issuer.country,
         "serial_number": serial,
         "not_before": cert.not_before,
         "not_after": cert.not_after,
+        "version": cert.version,
+        "signature_algorithm": cert.signature_algorithm,
+        # the API lists the DNS names of the SAN extension; null or [] when there are none
+        "sans": frozenset(cert.sans or ()),
         "is_ca": cert.is_ca,
+        "quote": strip_hex(cert.quote) if cert.quote is not None else None,
         "app_id": cert.app_id.lower().removeprefix("0x") if cert.app_id is not None else None,
         "cert_usage": cert.cert_usage,
     }
@@ -303,16 +348,34 @@ def check_metadata(chain: PemChain, api: Sequence[Certificate]) -> Finding:
             actual=str(len(claimed)),
         )
     for position, (cert, claim) in enumerate(zip(chain.certificates, claimed, strict=True)):
-        real, said = _describe(cert), _claimed(claim)
+        try:
+            real = _describe(cert)
+        except ValueError as exc:
+            return Finding.failed(
+                "cert_metadata", f"certificate {position}: malformed dstack extension: {exc}"
+            )
+        said = _claimed(claim)
         for key, value in real.items():
+            if key == "quote" and position == 0:
+                continue  # the leaf's quote is the evidence's: cert_extension_mismatch has it
             if said[key] != value:
                 return Finding.failed(
                     "cert_metadata",
                     f"certificate {position}: the API's {key} is not the PEM's",
-                    expected=str(value),
-                    actual=str(said[key]),
+                    expected=_shown(value),
+                    actual=_shown(said[key]),
                 )
     return Finding.passed("cert_metadata", "the API's certificate fields match the PEM")
+
+
+def _shown(value: object) -> str:
+    """A field value for a finding: sets sorted, long values (a quote) by their SHA-256."""
+    if isinstance(value, frozenset):
+        return ",".join(sorted(str(v) for v in value))
+    text = str(value)
+    if len(text) > 200:
+        return f"sha256:{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()}"
+    return text
 
 
 def _event_tuples(events: object) -> list[tuple[object, ...]] | None:

@@ -10,11 +10,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import dcap_qvl
 from cryptography import x509
 
 from .errors import InputError
+from .issuer_chains import CollateralChains, summarize_collateral
 
 #: dcap-qvl JSON fields; all are required.
 _FIELDS = (
@@ -39,6 +41,11 @@ class Collateral:
     fmspc: str | None
     tcb_info_issue_date: str | None
     tcb_info_next_update: str | None
+
+    @cached_property
+    def issuer_chains(self) -> CollateralChains:
+        """The issuer chains' signatures and roots (checked once per parsed collateral)."""
+        return summarize_collateral(self.inner)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Collateral:

@@ -3,7 +3,8 @@
 Spec (dstack ``cc-eventlog``): every RTMR starts as 48 zero bytes and, in log order,
 ``rtmr[imr] = SHA384(rtmr[imr] || digest)``. Boot events of RTMR0-2 contribute the digest they
 carry (their payloads may be stripped). dstack runtime events (``event_type`` 0x08000001, RTMR3
-only) contribute a digest that is **recomputed** from name and payload, never read:
+only, and RTMR3 holds nothing else) contribute a digest that is **recomputed** from name and
+payload, never read:
 
 - V1: ``SHA384(le32(0x08000001) || ":" || name || ":" || payload)``
 - V2 (``version: 2``): ``SHA384(canonical JSON {"name", "payload": lowercase hex, "type"})``
@@ -132,6 +133,11 @@ def decode_event_log(entries: Sequence[EventLogEntry]) -> DecodedLog:
                 bad(index, imr, "preimage is not hex")
                 continue
         version = 1 if entry.version is None else entry.version
+        if imr == 3 and entry.event_type != RUNTIME_EVENT_TYPE:
+            # RTMR3 is dstack's alone and holds runtime events only. Any other type would be
+            # replayed with the digest it carries, leaving its name and payload unbound.
+            bad(index, imr, f"event_type {entry.event_type} in RTMR3 is not a runtime event")
+            continue
         if entry.event_type == RUNTIME_EVENT_TYPE:
             if imr != 3:
                 bad(index, imr, f"runtime event '{entry.event}' in RTMR{imr}, not RTMR3")

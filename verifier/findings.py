@@ -80,11 +80,14 @@ CHECKS: dict[str, str] = {
     "td_debug": "the TD is not a debug TD",
     "seam_signer": "MRSIGNERSEAM is zero (the TDX module is Intel's)",
     "trust_root": "the quote chains to Intel's root CA (warn under any other root)",
+    "issuer_chains": "the quote's PCK chain and the collateral's issuer chains end at the trust "
+    "root; the PCK CRL issuer chain signed the PCK CRL",
     # the event log
     "event_log_parse": "each event is well-formed (hex, digest length, IMR, version)",
     "event_digest": "each non-empty runtime digest (and preimage) equals the recomputed value",
     "rtmr_replay": "replaying the event log reproduces RTMR0-3 of the quote",
-    "tcb_info_mismatch": "tcb_info mrtd/rtmr0-3 claims equal the quote",
+    "tcb_info_mismatch": "tcb_info mrtd/rtmr0-3 claims equal the quote (rootfs_hash: the event)",
+    "report_data_mismatch": "the evidence's report_data claim (GetQuote) equals the quote's",
     "duplicate_event": "identity events occur once, before system-ready",
     "quote_only": "the event log is not empty (warn: only the quote was checked)",
     # app binding

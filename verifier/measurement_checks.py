@@ -77,8 +77,11 @@ def check_replay(log: DecodedLog, quote: TdQuote) -> Finding:
     )
 
 
-def check_claims(claims: TcbClaims | None, quote: TdQuote) -> Finding:
-    """``tcb_info_mismatch``: tcb_info's register claims equal the quote."""
+def check_claims(
+    claims: TcbClaims | None, quote: TdQuote, rootfs_hash_event: bytes | None = None
+) -> Finding:
+    """``tcb_info_mismatch``: tcb_info's register claims equal the quote, and its ``rootfs_hash``
+    claim (when given) equals the measured ``rootfs-hash`` event."""
     if claims is None:
         return Finding.skipped("tcb_info_mismatch", "the evidence makes no tcb_info claims")
     pairs = {
@@ -88,15 +91,37 @@ def check_claims(claims: TcbClaims | None, quote: TdQuote) -> Finding:
         "rtmr2": (claims.rtmr2, quote.rtmr[2]),
         "rtmr3": (claims.rtmr3, quote.rtmr[3]),
     }
-    wrong = [name for name, (claim, real) in pairs.items() if strip_hex(claim) != real.hex()]
+    wrong = {
+        name: (strip_hex(claim), real.hex())
+        for name, (claim, real) in pairs.items()
+        if strip_hex(claim) != real.hex()
+    }
+    # rootfs_hash repeats the rootfs-hash event (older dstack); null or "" claims nothing.
+    if claims.rootfs_hash:
+        measured = rootfs_hash_event.hex() if rootfs_hash_event is not None else "none"
+        if strip_hex(claims.rootfs_hash) != measured:
+            wrong["rootfs_hash"] = (strip_hex(claims.rootfs_hash), measured)
     if wrong:
         return Finding.failed(
             "tcb_info_mismatch",
-            f"tcb_info claims {', '.join(wrong)} the quote does not have",
-            expected=" ".join(f"{n}={pairs[n][1].hex()}" for n in wrong),
-            actual=" ".join(f"{n}={strip_hex(pairs[n][0])}" for n in wrong),
+            f"tcb_info claims {', '.join(wrong)} the quote and event log do not have",
+            expected=" ".join(f"{n}={real}" for n, (_, real) in wrong.items()),
+            actual=" ".join(f"{n}={claim}" for n, (claim, _) in wrong.items()),
         )
     return Finding.passed("tcb_info_mismatch", "tcb_info mrtd and rtmr0-3 equal the quote")
+
+
+def check_report_data_claim(claim: str, quote: TdQuote) -> Finding:
+    """``report_data_mismatch``: GetQuote's ``report_data`` claim is the quote's report_data."""
+    actual = strip_hex(claim)
+    if actual != quote.report_data.hex():
+        return Finding.failed(
+            "report_data_mismatch",
+            "the evidence's report_data is not the quote's",
+            expected=quote.report_data.hex(),
+            actual=actual,
+        )
+    return Finding.passed("report_data_mismatch", "report_data equals the quote's", actual=actual)
 
 
 def check_identity_events(identity: RuntimeIdentity) -> Finding:

@@ -1,7 +1,13 @@
-"""The TDX quote: byte layout of its header and TD report body (Intel TDX DCAP quote v4/v5).
+"""The TDX quote: byte layout of its header, TD report body and signature data (DCAP quote v4/v5).
 
 Parsing here is structural only: it reads fields at their offsets so that they can be reported
 and compared. Whether the quote is genuine is decided by :mod:`verifier.quote_verification`.
+
+The signature data is not covered by the quote signature, and dcap-qvl tolerates slack in it (an
+unchecked certification data type, a length that overshoots into trailing bytes, trailing bytes
+of any value). Slack is where a quote can differ without its meaning changing, so the layout is
+checked exactly here: every declared size matches its contents, the certification data is a QE
+report (type 6) carrying the PCK chain (type 5), and only zero padding may follow.
 """
 
 from __future__ import annotations
@@ -14,6 +20,16 @@ HEADER_SIZE = 48
 TD_REPORT10_SIZE = 584
 TD_REPORT15_SIZE = 648
 _V5_BODY_DESCRIPTOR_SIZE = 6  # u16 body type, u32 body size (quote v5 only)
+#: Signature data (quote v4 appendix A.4): ECDSA-256 signature, attestation key, then the
+#: certification data: u16 type, u32 size, data.
+_SIGNATURE_SIZE = 64
+_ATTESTATION_KEY_SIZE = 64
+CERT_DATA_QE_REPORT = 6
+CERT_DATA_PCK_CHAIN = 5
+#: QE report certification data: QE report, its signature, u16 auth data size, auth data, then
+#: the inner certification data (u16 type, u32 size, data).
+_QE_REPORT_SIZE = 384
+_QE_REPORT_SIGNATURE_SIZE = 64
 
 
 class QuoteFormatError(ValueError):
@@ -39,6 +55,8 @@ class TdQuote:
     mr_owner_config: bytes
     rtmr: tuple[bytes, bytes, bytes, bytes]
     report_data: bytes
+    #: the PCK certificate chain (PEM text, as carried: possibly NUL-terminated)
+    pck_chain_pem: bytes = b""
 
     @property
     def debug(self) -> bool:
@@ -94,6 +112,7 @@ def parse_td_quote(raw: bytes) -> TdQuote:
     for name, size in _FIELDS:
         values[name] = raw[offset : offset + size]
         offset += size
+    pck_chain_pem = _signature_data(raw, offset)
     return TdQuote(
         version=version,
         attestation_key_type=key_type,
@@ -110,4 +129,66 @@ def parse_td_quote(raw: bytes) -> TdQuote:
         mr_owner_config=values["mr_owner_config"],
         rtmr=(values["rtmr0"], values["rtmr1"], values["rtmr2"], values["rtmr3"]),
         report_data=values["report_data"],
+        pck_chain_pem=pck_chain_pem,
     )
+
+
+class _Reader:
+    """Reads little-endian fields of the signature data, refusing to run past its end."""
+
+    def __init__(self, raw: bytes, offset: int, end: int) -> None:
+        self.raw, self.offset, self.end = raw, offset, end
+
+    def take(self, size: int, what: str) -> bytes:
+        if self.offset + size > self.end:
+            raise QuoteFormatError(f"signature data too short for its {what}")
+        data = self.raw[self.offset : self.offset + size]
+        self.offset += size
+        return data
+
+    def u16(self, what: str) -> int:
+        return int.from_bytes(self.take(2, what), "little")
+
+    def u32(self, what: str) -> int:
+        return int.from_bytes(self.take(4, what), "little")
+
+
+def _signature_data(raw: bytes, offset: int) -> bytes:
+    """Check the signature data's layout after the TD report; return the PCK chain PEM."""
+    header = _Reader(raw, offset, len(raw))
+    size = header.u32("length")
+    end = header.offset + size
+    if end > len(raw):
+        raise QuoteFormatError(f"signature data length {size} runs past the end of the quote")
+    data = _Reader(raw, header.offset, end)
+    data.take(_SIGNATURE_SIZE + _ATTESTATION_KEY_SIZE, "signature and attestation key")
+    cert_type = data.u16("certification data type")
+    if cert_type != CERT_DATA_QE_REPORT:
+        raise QuoteFormatError(
+            f"certification data type {cert_type} is not {CERT_DATA_QE_REPORT} (QE report)"
+        )
+    cert_size = data.u32("certification data size")
+    if data.offset + cert_size != end:
+        raise QuoteFormatError(
+            f"certification data size {cert_size} does not fill the signature data "
+            f"({end - data.offset} bytes)"
+        )
+    data.take(_QE_REPORT_SIZE + _QE_REPORT_SIGNATURE_SIZE, "QE report and its signature")
+    data.take(data.u16("QE auth data size"), "QE auth data")
+    inner_type = data.u16("PCK certification data type")
+    if inner_type != CERT_DATA_PCK_CHAIN:
+        raise QuoteFormatError(
+            f"QE certification data type {inner_type} is not {CERT_DATA_PCK_CHAIN} (PCK chain)"
+        )
+    inner_size = data.u32("PCK certification data size")
+    if data.offset + inner_size != end:
+        raise QuoteFormatError(
+            f"PCK certification data size {inner_size} does not fill the certification data "
+            f"({end - data.offset} bytes)"
+        )
+    pem = data.take(inner_size, "PCK chain")
+    if any(raw[end:]):
+        raise QuoteFormatError(
+            f"{len(raw) - end} bytes after the signature data are not zero padding"
+        )
+    return pem

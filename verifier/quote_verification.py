@@ -87,6 +87,11 @@ class TrustRoot:
     def is_intel(self) -> bool:
         return self.der is None or self.sha256 == INTEL_ROOT_SHA256
 
+    @property
+    def certificate_sha256(self) -> str:
+        """SHA-256 of the root CA certificate's DER (Intel's when ``der`` is ``None``)."""
+        return INTEL_ROOT_SHA256 if self.der is None else hashlib.sha256(self.der).hexdigest()
+
     @classmethod
     def from_der(cls, der: bytes) -> TrustRoot:
         """A custom root CA (a test PKI): :class:`InputError` unless it is a DER certificate."""

@@ -35,6 +35,7 @@ from .errors import InputError
 from .eventlog import RuntimeIdentity, runtime_identity
 from .evidence import Evidence, EvidenceFormat, load_evidence
 from .findings import Finding
+from .issuer_chains import check_issuer_chains
 from .measurement_checks import (
     check_claims,
     check_event_digests,
@@ -42,6 +43,7 @@ from .measurement_checks import (
     check_identity_events,
     check_quote_body,
     check_replay,
+    check_report_data_claim,
 )
 from .policy import BASELINE, Policy
 from .quote import QuoteFormatError, TdQuote, parse_td_quote
@@ -231,6 +233,9 @@ class _Verification:
         chain_given: bool,
     ) -> Report:
         compose = compose_override if compose_override is not None else evidence.compose
+        if compose is None and evidence.compose_file is not None:
+            # compose_file is a compose text too: with no app_compose it is the one to hash.
+            compose = _utf8_text(evidence.compose_file)
         info = EvidenceInfo(
             format=evidence.format.value,
             sha256=evidence.sha256,
@@ -264,19 +269,26 @@ class _Verification:
                 )
         outcome: QuoteOutcome | None = None
         if quote is not None and evidence.quote is not None:
-            self.findings.append(
-                Finding.passed(
-                    "quote_parse", f"TDX quote v{quote.version}, {len(evidence.quote)} bytes"
-                )
-            )
             if collateral is not None:
-                raw_quote = evidence.quote
                 at_secs = int(self.at.timestamp())
-                outcome = verify_quote(raw_quote, collateral, at_secs, self.trust_root)
+                outcome = verify_quote(evidence.quote, collateral, at_secs, self.trust_root)
+            # dcap-qvl parses deeper than the TD report (signature data, certification data):
+            # when it cannot, its failure is the quote_parse finding, not a second one.
+            if outcome is None or outcome.error_class != "quote_parse":
+                self.findings.append(
+                    Finding.passed(
+                        "quote_parse", f"TDX quote v{quote.version}, {len(evidence.quote)} bytes"
+                    )
+                )
+            if outcome is not None:
                 self._quote_findings(outcome, quote)
         if quote is None or outcome is None:
             self.findings.append(Finding.skipped("tcb_status", "the quote was not verified"))
         self.add("trust_root", self._check_trust_root)
+        if quote is not None and collateral is not None:
+            pem, chains = quote.pck_chain_pem, collateral
+            root = self.trust_root.certificate_sha256
+            self.add("issuer_chains", lambda: check_issuer_chains(pem, chains.issuer_chains, root))
 
         # 2. The event log against the quote's RTMRs.
         log = evidence.decoded_log
@@ -300,7 +312,11 @@ class _Verification:
             self.add("duplicate_event", lambda: check_identity_events(identity))
         if quote is not None:
             q = quote
-            self.add("tcb_info_mismatch", lambda: check_claims(evidence.claims, q))
+            rootfs = identity.get("rootfs-hash")
+            self.add("tcb_info_mismatch", lambda: check_claims(evidence.claims, q, rootfs))
+            if evidence.report_data is not None:
+                claim = evidence.report_data
+                self.add("report_data_mismatch", lambda: check_report_data_claim(claim, q))
 
         # 3. The app: compose text against the measured compose hash and MRCONFIGID.
         measured_compose = identity.get("compose-hash")
@@ -488,13 +504,18 @@ def _compose_texts(evidence: Evidence, override: bytes | None) -> dict[str, byte
     if evidence.compose is not None:
         texts["tcb_info.app_compose"] = evidence.compose
     if evidence.compose_file is not None:
-        try:
-            texts["compose_file"] = evidence.compose_file.encode("utf-8")
-        except UnicodeEncodeError:
-            texts["compose_file"] = evidence.compose_file.encode("utf-8", "surrogatepass")
+        texts["compose_file"] = _utf8_text(evidence.compose_file)
     if override is not None:
         texts["--compose"] = override
     return texts
+
+
+def _utf8_text(text: str) -> bytes:
+    """UTF-8 of a JSON string; a lone surrogate is kept (as no real compose could hash to it)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _key_provider(identity: RuntimeIdentity) -> dict[str, str] | None:

@@ -95,6 +95,8 @@ class Evidence:
     certificates: tuple[Certificate, ...] = ()
     #: the API's ``error`` field (set when the CVM is offline)
     error: str | None = None
+    #: GetQuote's ``report_data``: a claim repeating the quote's, compared with it
+    report_data: str | None = None
 
     @cached_property
     def decoded_log(self) -> DecodedLog:
@@ -177,6 +179,7 @@ def _from_getquote(doc: GetQuoteResponse, raw: bytes, digest: str) -> Evidence:
         quote=decode_hex(doc.quote, location="quote"),
         quote_location="quote",
         events=doc.event_log,
+        report_data=doc.report_data,
     )
 
 
