@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 
@@ -213,3 +214,19 @@ def test_a_certificate_malformed_beyond_its_envelope_is_an_input_error(
     # signature, metadata and KMS checks ("internal error in the check").
     with pytest.raises(InputError, match=f"certificate 0 is malformed: .*{message}"):
         load_pem_chain(_leaf_with(old, new))
+
+
+def test_a_certificate_of_an_unknown_x509_version_is_an_input_error() -> None:
+    # Found by the fuzzer: cryptography raises InvalidVersion, not a ValueError, for version 4.
+    certs = CHAIN.certificates
+    der = certs[0].public_bytes(Encoding.DER)
+    v4 = der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x03", 1)
+    pem = b"".join([pem_block(v4), *(c.public_bytes(Encoding.PEM) for c in certs[1:])])
+    with pytest.raises(InputError, match="not a valid X509 version"):
+        load_pem_chain(pem)
+
+
+def pem_block(der: bytes) -> bytes:
+    text = base64.b64encode(der)
+    lines = b"".join(text[i : i + 64] + b"\n" for i in range(0, len(text), 64))
+    return b"-----BEGIN CERTIFICATE-----\n" + lines + b"-----END CERTIFICATE-----\n"

@@ -9,7 +9,6 @@ the certificate to the TD. The API's certificate fields are claims; the PEM is c
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from . import decoding
 from .errors import InputError
 from .evidence.phala import Certificate
 from .findings import Finding
@@ -47,10 +47,10 @@ class PemChain:
 
 def load_pem_chain(pem: bytes | str) -> PemChain:
     """Parse a PEM certificate chain (leaf first); :class:`InputError` if it is not one."""
-    data = pem.encode("utf-8") if isinstance(pem, str) else bytes(pem)
     try:
+        data = decoding.utf8(pem)
         certificates = tuple(x509.load_pem_x509_certificates(data))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise InputError(f"not a PEM certificate chain: {exc}") from None
     if len(certificates) > MAX_CHAIN_LENGTH:
         raise InputError(f"{len(certificates)} certificates; at most {MAX_CHAIN_LENGTH}")
@@ -424,8 +424,8 @@ def check_extensions(
         )
     if ext_log is not None:
         try:
-            in_cert = _event_tuples(json.loads(ext_log))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            in_cert = _event_tuples(decoding.json_loads(ext_log))
+        except ValueError:
             in_cert = None
         given = _event_tuples(list(events))
         if in_cert is None or in_cert != given:

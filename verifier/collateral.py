@@ -7,7 +7,6 @@ the :class:`Collateral` for every quote of that platform family.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,6 +14,7 @@ from functools import cached_property
 import dcap_qvl
 from cryptography import x509
 
+from . import decoding
 from .errors import InputError
 from .issuer_chains import CollateralChains, summarize_collateral
 
@@ -50,11 +50,11 @@ class Collateral:
     @classmethod
     def from_json(cls, data: bytes | str) -> Collateral:
         """Parse dcap-qvl collateral JSON; :class:`InputError` names what is wrong."""
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         try:
+            raw = decoding.utf8(data)
             text = raw.decode("utf-8")
-            document = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            document = decoding.json_loads(text)
+        except ValueError:  # UnicodeDecodeError too
             raise InputError("collateral is not UTF-8 JSON") from None
         if not isinstance(document, dict):
             raise InputError("collateral is not a JSON object")
@@ -67,9 +67,9 @@ class Collateral:
             raise InputError(f"dcap-qvl rejects the collateral: {_first_line(exc)}") from None
         fmspc = issue = next_update = None
         try:
-            tcb_info = json.loads(document["tcb_info"])
-        except json.JSONDecodeError:
-            raise InputError("not JSON", location="tcb_info") from None
+            tcb_info = decoding.json_loads(document["tcb_info"])
+        except ValueError as exc:
+            raise InputError(str(exc), location="tcb_info") from None
         if isinstance(tcb_info, dict):
             fmspc = _str_or_none(tcb_info.get("fmspc"))
             issue = _str_or_none(tcb_info.get("issueDate"))
@@ -94,7 +94,7 @@ def validity_window(collateral: Collateral) -> tuple[datetime, datetime] | None:
     ends: list[datetime] = []
     try:
         for text in (collateral.inner.tcb_info, collateral.inner.qe_identity):
-            document = json.loads(text)
+            document = decoding.json_loads(text)
             body = document if isinstance(document, dict) else {}
             starts.append(_utc(datetime.fromisoformat(str(body["issueDate"]))))
             ends.append(_utc(datetime.fromisoformat(str(body["nextUpdate"]))))

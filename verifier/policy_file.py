@@ -272,6 +272,10 @@ def load_policy(data: bytes, *, source: str) -> FilePolicy:
         line = _toml_error_line(str(exc))
         message = re.sub(r"\s*\(at [^)]*\)$", "", str(exc))
         raise InputError(f"not TOML: {message}", location=_at(source, line)) from None
+    except RecursionError:
+        raise InputError("not TOML: nested too deeply", location=source) from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise InputError("not TOML: a number has too many digits", location=source) from None
     if "version" not in document:
         raise InputError("missing 'version = 1'", location=_at(source, 1))
     if document.get("version") != POLICY_VERSION:

@@ -10,12 +10,11 @@ checks, and an exception inside a check is a failing finding, never a pass.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
-from . import __version__
+from . import __version__, decoding
 from .app_binding import check_compose_hash, check_compose_texts, check_mr_config_id
 from .certificates import (
     PemChain,
@@ -164,7 +163,11 @@ class _Verification:
             try:
                 evidence = load_evidence(evidence_in)
             except InputError as exc:
-                raw = evidence_in.encode() if isinstance(evidence_in, str) else evidence_in
+                raw = (
+                    evidence_in.encode("utf-8", "surrogatepass")
+                    if isinstance(evidence_in, str)
+                    else evidence_in
+                )
                 self.findings.append(
                     Finding.failed("evidence_parse", f"not usable evidence: {exc}")
                 )
@@ -523,8 +526,8 @@ def _key_provider(identity: RuntimeIdentity) -> dict[str, str] | None:
     if payload is None:
         return None
     try:
-        decoded = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        decoded = decoding.json_loads(payload)
+    except ValueError:  # not JSON, not UTF-8, too deep, a number too long
         return None
     if not isinstance(decoded, dict):
         return None

@@ -8,7 +8,6 @@ trusted yet; :func:`verifier.verify` checks every claim against the quote.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .. import decoding
 from ..errors import InputError
 from ..hexutil import decode_hex, json_path
 from .getquote import GetQuoteResponse
@@ -125,11 +125,9 @@ def _decode_json(raw: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise InputError("not JSON: nested too deeply") from None
+        return decoding.json_loads(text)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 #: keys only an app instance of ``/apps/{app_id}/attestations`` carries
@@ -160,7 +158,10 @@ def load_evidence(raw: bytes | str, *, format: EvidenceFormat | None = None) -> 
 
     Raises :class:`InputError` naming the JSON path of the first problem.
     """
-    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    try:
+        data = decoding.utf8(raw)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     document = _decode_json(data)
     digest = hashlib.sha256(data).hexdigest()
     fmt = format if format is not None else detect_format(document)

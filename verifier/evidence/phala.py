@@ -7,7 +7,6 @@ sit at the top level as ``eventlog`` (older responses), and ``app_compose`` may 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,8 @@ from pydantic import (
     field_validator,
 )
 
+from .. import decoding
+
 _TOLERANT = ConfigDict(extra="ignore", frozen=True)
 
 
@@ -28,9 +29,9 @@ def json_list_or_list(value: Any) -> Any:
     """Accept an event log given as a JSON string (as dstack serialises it) or as a list."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"event log string is not JSON: {exc.msg}") from None
+            return decoding.json_loads(value)
+        except ValueError as exc:
+            raise ValueError(f"event log string is {exc}") from None
     return value
 
 
