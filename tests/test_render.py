@@ -11,7 +11,7 @@ from tests.corpus import CASES, Case, case
 from verifier import Report, Status, verify
 from verifier.cli import main
 from verifier.findings import Finding
-from verifier.render import render_github, render_junit, render_markdown_summary
+from verifier.render import render_github, render_junit, render_markdown_summary, render_text
 
 
 def _report(c: Case) -> Report:
@@ -120,3 +120,21 @@ def test_no_color_is_honoured_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     assert not output.use_colour(None)
     monkeypatch.delenv("NO_COLOR")
     assert not output.use_colour("report.txt")
+
+
+def test_text_escapes_control_characters_the_evidence_puts_in_a_reason() -> None:
+    # A reason quotes evidence (here an event name): an ESC sequence must not reach the terminal
+    # and a line break must not split the finding's line.
+    import json
+
+    kms = case("kms-uptodate")
+    document = json.loads(kms.evidence)
+    events = json.loads(document["event_log"])
+    events[-1]["imr"] = 2  # a runtime event outside RTMR3 is named in event_log_parse
+    events[-1]["event"] = "ready\x1b[2J\nforged ✔ line"
+    document["event_log"] = json.dumps(events)
+    report = verify(json.dumps(document), collateral=kms.collateral, at=kms.at)
+    text = render_text(report)
+    assert "\x1b" not in text
+    line = next(line for line in text.splitlines() if " event_log_parse " in line)
+    assert "ready\\x1b[2J forged ✔ line" in line

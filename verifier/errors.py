@@ -9,6 +9,17 @@ where the problem is; misuse of the API (a naive datetime, a wrong type) raises 
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x1b``...):
+    an error message quoting input stays one line and cannot drive a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
 class VerifierError(Exception):
     """Base class of every error raised by cvm-verifier on purpose."""
 
@@ -21,9 +32,10 @@ class InputError(VerifierError):
     """
 
     def __init__(self, message: str, *, location: str | None = None) -> None:
-        self.message = message
-        self.location = location
-        super().__init__(f"{location}: {message}" if location else message)
+        # Both may quote the input (a policy key, a file name): keep the error one safe line.
+        self.message = one_line(message)
+        self.location = one_line(location) if location is not None else None
+        super().__init__(f"{self.location}: {self.message}" if self.location else self.message)
 
     def within(self, outer: str) -> InputError:
         """Return the same error with ``outer`` (a file name, say) prefixed to its location."""

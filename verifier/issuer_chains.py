@@ -11,7 +11,11 @@ the next, and the PCK CRL issuer chain must be the one that signed the PCK CRL.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
+import re
 from dataclasses import dataclass
 
 import dcap_qvl
@@ -52,11 +56,20 @@ def _linked(certs: list[x509.Certificate], name: str) -> str | None:
 
 
 def summarize_collateral(inner: dcap_qvl.QuoteCollateralV3) -> CollateralChains:
-    """Check the collateral's chains (signatures, PCK CRL issuer) and name their roots."""
+    """Check the collateral's chains (signatures, PCK CRL issuer) and name their roots.
+
+    Memoised on the chains' and CRL's content: one collateral serves every quote of a platform
+    family, and parsing it anew for each quote must not redo four signature checks.
+    """
+    texts = tuple(str(getattr(inner, name)) for name in COLLATERAL_CHAINS)
+    return _summarize(texts, bytes(inner.pck_crl))
+
+
+@functools.lru_cache(maxsize=64)
+def _summarize(texts: tuple[str, ...], pck_crl: bytes) -> CollateralChains:
     roots: list[tuple[str, str]] = []
     chains: dict[str, list[x509.Certificate]] = {}
-    for name in COLLATERAL_CHAINS:
-        text: str = getattr(inner, name)
+    for name, text in zip(COLLATERAL_CHAINS, texts, strict=True):
         try:
             certs = x509.load_pem_x509_certificates(text.encode("utf-8"))
             problem = _linked(certs, name)
@@ -67,7 +80,7 @@ def summarize_collateral(inner: dcap_qvl.QuoteCollateralV3) -> CollateralChains:
         chains[name] = certs
         roots.append((name, _sha256(certs[-1])))
     try:
-        crl = x509.load_der_x509_crl(bytes(inner.pck_crl))
+        crl = x509.load_der_x509_crl(pck_crl)
         issuer_key = chains["pck_crl_issuer_chain"][0].public_key()
         signed = isinstance(issuer_key, ec.EllipticCurvePublicKey) and crl.is_signature_valid(
             issuer_key
@@ -79,6 +92,21 @@ def summarize_collateral(inner: dcap_qvl.QuoteCollateralV3) -> CollateralChains:
     return CollateralChains(None, tuple(roots))
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+
+
+def _pem_ders(pem: bytes) -> list[bytes]:
+    """The DER of each PEM certificate block (no X.509 parsing: only the root copy's bytes count,
+    and dcap-qvl has verified the others); ``ValueError`` when a block is not base64."""
+    try:
+        return [
+            base64.b64decode(b"".join(block.split()), validate=True)
+            for block in _PEM_BLOCK.findall(pem)
+        ]
+    except binascii.Error as exc:
+        raise ValueError(f"a certificate is not base64: {exc}") from None
+
+
 def check_issuer_chains(
     pck_chain_pem: bytes, collateral: CollateralChains, root_sha256: str
 ) -> Finding:
@@ -86,7 +114,7 @@ def check_issuer_chains(
     (``root_sha256``: SHA-256 of the trust root certificate's DER)."""
     expected = root_sha256
     try:
-        quote_chain = x509.load_pem_x509_certificates(pck_chain_pem)
+        quote_chain = _pem_ders(pck_chain_pem)
     except ValueError as exc:
         return Finding.failed("issuer_chains", f"the quote's PCK chain is not PEM: {exc}")
     if len(quote_chain) < 2:
@@ -98,7 +126,8 @@ def check_issuer_chains(
         )
     if collateral.problem is not None:
         return Finding.failed("issuer_chains", collateral.problem)
-    roots = [("the quote's PCK chain", _sha256(quote_chain[-1])), *collateral.roots]
+    quote_root = hashlib.sha256(quote_chain[-1]).hexdigest()
+    roots = [("the quote's PCK chain", quote_root), *collateral.roots]
     for name, sha in roots:
         if sha != expected:
             return Finding.failed(

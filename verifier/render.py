@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # builds XML only; never parses
 
+from .errors import one_line
 from .findings import Finding, Status
 from .report import Report
 
@@ -36,7 +37,8 @@ def render_text(report: Report, *, colour: bool = False) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    # Reasons quote evidence (event names...): no line breaks, no terminal control sequences.
+    return one_line(" ".join(text.split()))
 
 
 # --- CI formats ------------------------------------------------------------------------------

@@ -177,3 +177,14 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "--version")
     assert code == 0
     assert out.startswith("cvm-verifier ")
+
+
+def test_an_error_quoting_a_line_break_is_still_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Found by the fuzzer: a policy key with a line break (here U+0085) split the error.
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes(b'version = 1\nunpinned = true\n[tcb]\n"a\\u0085\\nb" = 1\n')
+    code, out, err = _run(capsys, "verify", *APP.cli_args(), "--policy", str(policy))
+    assert code == 2 and out == ""
+    assert _one_error_line(err).endswith(": tcb.a\\x85\\nb: unknown key")

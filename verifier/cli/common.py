@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomicfile import write_atomic
-from ..errors import InputError
+from ..errors import InputError, one_line
 
 #: Exit codes: the contract with CI systems.
 EXIT_PASS = 0
@@ -47,8 +47,8 @@ def write_output(text: str, path: str | None) -> None:
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    print(f"cvm-verifier: error: {message}", file=sys.stderr)
+    """One clear line on stderr (line breaks and control characters escaped)."""
+    print(f"cvm-verifier: error: {one_line(message)}", file=sys.stderr)
 
 
 def now() -> datetime:
