@@ -63,7 +63,7 @@ def _parsed_fully(cert: x509.Certificate, index: int) -> None:
     """Decode every part the checks read. cryptography parses names, extensions and keys lazily:
     a certificate that is malformed there must be an input error now, not a crash in a check."""
     try:
-        parts = (
+        _ = (
             cert.subject,
             cert.issuer,
             cert.extensions,
@@ -75,7 +75,6 @@ def _parsed_fully(cert: x509.Certificate, index: int) -> None:
     except (ValueError, UnsupportedAlgorithm) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"certificate {index} is malformed: {reason}") from None
-    del parts
 
 
 def der_octet_string(value: bytes) -> bytes:

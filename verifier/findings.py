@@ -64,7 +64,7 @@ CHECKS: dict[str, str] = {
     "evidence_parse": "the evidence document is well-formed (library calls only; the CLI exits 2)",
     "collateral_parse": "the collateral is well-formed (library calls only; the CLI exits 2)",
     # the TDX quote (dcap-qvl)
-    "quote_parse": "the quote is present and is a TDX v4/v5 quote",
+    "quote_parse": "the quote is present, a TDX v4/v5 quote, its signature data laid out exactly",
     "quote_verification": "dcap-qvl verifies the quote; any failure not classified below",
     "quote_signature": "quote signature, QE report and its hash, PCK chain, collateral signatures",
     "collateral_expired": "the collateral (TCB info, QE identity, CRLs, signers) has not expired",
@@ -83,7 +83,8 @@ CHECKS: dict[str, str] = {
     "issuer_chains": "the quote's PCK chain and the collateral's issuer chains end at the trust "
     "root; the PCK CRL issuer chain signed the PCK CRL",
     # the event log
-    "event_log_parse": "each event is well-formed (hex, digest length, IMR, version)",
+    "event_log_parse": "each event is well-formed (hex, digest length, IMR, version; RTMR3: "
+    "runtime events only)",
     "event_digest": "each non-empty runtime digest (and preimage) equals the recomputed value",
     "rtmr_replay": "replaying the event log reproduces RTMR0-3 of the quote",
     "tcb_info_mismatch": "tcb_info mrtd/rtmr0-3 claims equal the quote (rootfs_hash: the event)",

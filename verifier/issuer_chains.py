@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import dcap_qvl
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -50,7 +50,7 @@ def _linked(certs: list[x509.Certificate], name: str) -> str | None:
     for index in range(len(certs) - 1):
         try:
             certs[index].verify_directly_issued_by(certs[index + 1])
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             return f"{name}: certificate {index} is not signed by certificate {index + 1}"
     return None
 
@@ -71,9 +71,9 @@ def _summarize(texts: tuple[str, ...], pck_crl: bytes) -> CollateralChains:
     chains: dict[str, list[x509.Certificate]] = {}
     for name, text in zip(COLLATERAL_CHAINS, texts, strict=True):
         try:
-            certs = x509.load_pem_x509_certificates(text.encode("utf-8"))
+            certs = x509.load_pem_x509_certificates(text.encode("utf-8", "surrogatepass"))
             problem = _linked(certs, name)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             problem = f"{name} is not a PEM certificate chain: {exc}"
         if problem is not None:
             return CollateralChains(problem)
@@ -85,7 +85,7 @@ def _summarize(texts: tuple[str, ...], pck_crl: bytes) -> CollateralChains:
         signed = isinstance(issuer_key, ec.EllipticCurvePublicKey) and crl.is_signature_valid(
             issuer_key
         )
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         signed = False
     if not signed:
         return CollateralChains("the PCK CRL is not signed by the first pck_crl_issuer_chain key")
