@@ -324,8 +324,9 @@ def _certificate_view(evidence: Evidence) -> list[dict[str, object]]:
     return out
 
 
-def evidence_view(evidence: Evidence) -> tuple[object, ...]:
-    """Everything of an evidence document the verifier's checks read (normalised as they do)."""
+def evidence_view(evidence: Evidence, compose: bytes | None = None) -> tuple[object, ...]:
+    """Everything of an evidence document the verifier's checks read (normalised as they do),
+    when verified with ``compose`` (the --compose bytes) if given."""
     claims = evidence.claims
     claim_view = None
     if claims is not None:
@@ -341,19 +342,19 @@ def evidence_view(evidence: Evidence) -> tuple[object, ...]:
             )
         )
     # An optional claim that is absent or says the truth reads the same: no claim to contradict.
-    # The compose texts (app_compose, compose_file) count by what they say, not where.
-    texts = [evidence.compose]
+    # The compose texts (--compose, app_compose, compose_file) count by what they say, not where.
+    texts = [compose, evidence.compose]
     if evidence.compose_file is not None:
         texts.append(evidence.compose_file.encode("utf-8", "surrogatepass"))
     given = [t for t in texts if t is not None]
-    compose = (given[0] if given else None, frozenset(given))
+    compose_view = (given[0] if given else None, frozenset(given))
     report_data = strip_hex(evidence.report_data) if evidence.report_data is not None else None
     if evidence.quote is not None and report_data == parse_report_data(evidence.quote):
         report_data = None
     return (
         evidence.format,
         evidence.quote,
-        compose,
+        compose_view,
         claim_view,
         _certificate_view(evidence),
         report_data,
@@ -375,10 +376,12 @@ def parse_report_data(quote: bytes) -> str | None:
         return None
 
 
-def same_evidence(original: bytes, mutated: bytes) -> bool:
-    """Whether ``mutated`` says to the verifier exactly what ``original`` says."""
+def same_evidence(original: bytes, mutated: bytes, compose: bytes | None = None) -> bool:
+    """Whether ``mutated`` says to the verifier exactly what ``original`` says (both verified
+    with ``compose`` as --compose, if given)."""
     try:
-        return evidence_view(load_evidence(mutated)) == evidence_view(load_evidence(original))
+        old, new = load_evidence(original), load_evidence(mutated)
+        return evidence_view(new, compose) == evidence_view(old, compose)
     except InputError:
         return False
 
