@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,15 +233,19 @@ def _embedded_at(document: Any, path: JsonPath) -> Any | None:
 
 @st.composite
 def mutated_events(draw: st.DrawFn, document: Any) -> Any:
-    """1..3 edits of the event log only (wherever the format keeps it)."""
-    if isinstance(document.get("event_log"), str):  # GetQuote: a JSON string
-        events = json.loads(document["event_log"])
-        for _ in range(draw(st.integers(1, 3))):
-            events = draw(json_edit(events))
-        return {**document, "event_log": json.dumps(events, separators=(",", ":"))}
+    """1..3 edits of the event log only, wherever the format keeps it (GetQuote ``event_log``
+    and an app instance's ``eventlog``, a list or a JSON string; ``tcb_info.event_log``)."""
+    for key in ("event_log", "eventlog"):
+        if key in document:
+            log = document[key]
+            events = json.loads(log) if isinstance(log, str) else log
+            for _ in range(draw(st.integers(1, 3))):
+                events = draw(json_edit(events))
+            text = json.dumps(events, separators=(",", ":"))
+            return {**document, key: text if isinstance(log, str) else events}
     for _ in range(draw(st.integers(1, 3))):
-        log = document.get("tcb_info")
-        if not isinstance(log, dict) or "event_log" not in log:
+        tcb = document.get("tcb_info")
+        if not isinstance(tcb, dict) or "event_log" not in tcb:
             break  # the edit before deleted or retyped the log itself
         document = draw(json_edit(document, under=("tcb_info", "event_log")))
     return document
@@ -409,21 +412,19 @@ def same_quote(original: bytes, mutated: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Source:
-    """A real document to mutate, and where it comes from."""
+    """A real document to mutate, and the case whose other inputs verify it."""
 
     name: str
     data: bytes
+    case: str = ""
 
     def __str__(self) -> str:
         return self.name
 
-
-def sources(items: dict[str, bytes | None]) -> list[Source]:
-    return [Source(name, data) for name, data in items.items() if data is not None]
+    @property
+    def case_name(self) -> str:
+        return self.case or self.name
 
 
 def sampled(items: list[Source]) -> st.SearchStrategy[Source]:
     return st.sampled_from(items)
-
-
-Check = Callable[[bytes, bytes], bool]

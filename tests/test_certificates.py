@@ -230,3 +230,13 @@ def pem_block(der: bytes) -> bytes:
     text = base64.b64encode(der)
     lines = b"".join(text[i : i + 64] + b"\n" for i in range(0, len(text), 64))
     return b"-----BEGIN CERTIFICATE-----\n" + lines + b"-----END CERTIFICATE-----\n"
+
+
+def test_a_leaf_quote_that_is_not_the_evidences_is_compared_with_the_pem() -> None:
+    # An app instance has its own top-level quote: a leaf quote claim beside it is a claim.
+    quote = EVIDENCE.quote
+    assert quote is not None
+    assert check_metadata(CHAIN, CERTS, quote).status is Status.PASS
+    other = edited(0, quote="00" * 16)
+    finding = check_metadata(CHAIN, other, quote)
+    assert finding.status is Status.FAIL and "certificate 0: the API's quote" in finding.reason

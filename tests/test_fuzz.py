@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from tests.corpus import REPO, Case, case, forged
 from tests.mutations import Inputs, pem_certificates, pem_with_der, tally, with_inputs
+from tests.shapes import app_instance
 from tests.strategies import (
     FUZZ_TESTS,
     Source,
@@ -72,7 +73,10 @@ CASES: dict[str, Case] = {
     "kms-uptodate": case("kms-uptodate"),
     "plain-td": case("plain-td"),
 }
-EVIDENCE = [Source(name, c.evidence) for name, c in CASES.items()]
+EVIDENCE = [Source(name, c.evidence) for name, c in CASES.items()] + [
+    # the public app endpoint's instance shape (verifier.evidence: phala-app-instance)
+    Source("app-instance", json.dumps(app_instance(CASES["app-uptodate"])).encode(), "app-uptodate")
+]
 COLLATERAL = [Source(name, c.collateral) for name, c in CASES.items()]
 CHAINS = [Source(name, c.chain) for name, c in CASES.items() if c.chain is not None]
 COMPOSES = [Source(name, c.compose) for name, c in CASES.items() if c.compose is not None]
@@ -247,9 +251,9 @@ def test_fuzz_load_policy_on_mutated_policies(data: bytes) -> None:
 )
 def test_fuzz_verify_mutated_evidence(source_and_data: tuple[Source, bytes]) -> None:
     source, data = source_and_data
-    report = _verify(source.name, evidence=data)
+    report = _verify(source.case_name, evidence=data)
     if report.passed:
-        compose = CASES[source.name].compose
+        compose = CASES[source.case_name].compose
         assert same_evidence(source.data, data, compose), "a changed evidence passed"
 
 

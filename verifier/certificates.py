@@ -334,8 +334,15 @@ def _claimed(cert: Certificate) -> dict[str, object]:
     }
 
 
-def check_metadata(chain: PemChain, api: Sequence[Certificate]) -> Finding:
-    """``cert_metadata``: every field the API reports equals what the PEM certificate says."""
+def check_metadata(
+    chain: PemChain, api: Sequence[Certificate], evidence_quote: bytes | None = None
+) -> Finding:
+    """``cert_metadata``: every field the API reports equals what the PEM certificate says.
+
+    The leaf's quote field, when it is the evidence's quote (``evidence_quote``), is left to
+    ``cert_extension_mismatch``, which compares that quote with the leaf's extension.
+    """
+    evidence_hex = evidence_quote.hex() if evidence_quote is not None else None
     if not api:
         return Finding.skipped("cert_metadata", "the evidence describes no certificates")
     claimed = [c for _, c in sorted(_positioned(api), key=lambda pc: pc[0])]
@@ -355,8 +362,9 @@ def check_metadata(chain: PemChain, api: Sequence[Certificate]) -> Finding:
             )
         said = _claimed(claim)
         for key, value in real.items():
-            if key == "quote" and position == 0:
-                continue  # the leaf's quote is the evidence's: cert_extension_mismatch has it
+            leaf_quote = key == "quote" and position == 0 and evidence_hex is not None
+            if leaf_quote and said[key] == evidence_hex:
+                continue
             if said[key] != value:
                 return Finding.failed(
                     "cert_metadata",

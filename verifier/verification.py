@@ -456,7 +456,7 @@ class _Verification:
             pem = chain
             self.add("cert_signature", lambda: check_signatures(pem))
             self.add("cert_fingerprint", lambda: check_fingerprints(pem, certs))
-            self.add("cert_metadata", lambda: check_metadata(pem, certs))
+            self.add("cert_metadata", lambda: check_metadata(pem, certs, evidence.quote))
             self.add(
                 "cert_extension_mismatch",
                 lambda: check_extensions(pem, evidence.quote, _raw_events(evidence), api_leaf),
