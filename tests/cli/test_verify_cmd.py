@@ -188,3 +188,50 @@ def test_an_error_quoting_a_line_break_is_still_one_line(
     code, out, err = _run(capsys, "verify", *APP.cli_args(), "--policy", str(policy))
     assert code == 2 and out == ""
     assert _one_error_line(err).endswith(": tcb.a\\x85\\nb: unknown key")
+
+
+def test_a_library_warning_about_the_input_does_not_reach_stderr(tmp_path: Path) -> None:
+    # Found by the long fuzz run: cryptography warns (UserWarning, two lines with a source line)
+    # on a certificate name of the wrong length; the command's stderr carries its own lines only,
+    # in verify-many's worker processes too.
+    import base64
+    import subprocess
+    import sys
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    certs = x509.load_pem_x509_certificates(APP.chain or b"")
+    der = certs[1].public_bytes(Encoding.DER)
+    organization, country = bytes.fromhex("060355040a"), bytes.fromhex("0603550406")
+    assert der.count(organization) >= 1
+    odd = base64.b64encode(der.replace(organization, country, 1))  # O=Dstack becomes C=Dstack
+    block = b"".join(odd[i : i + 64] + b"\n" for i in range(0, len(odd), 64))
+    item = tmp_path / "item"
+    item.mkdir()
+    for name in ("attestation.json", "collateral.json"):
+        (item / name).write_bytes((APP.path / name).read_bytes())
+    chain = item / "chain.pem"
+    chain.write_bytes(
+        certs[0].public_bytes(Encoding.PEM)
+        + b"-----BEGIN CERTIFICATE-----\n"
+        + block
+        + b"-----END CERTIFICATE-----\n"
+        + certs[2].public_bytes(Encoding.PEM)
+    )
+    args = APP.cli_args()
+    args[args.index("--chain") + 1] = str(chain)
+    result = subprocess.run(
+        [sys.executable, "-m", "verifier", "verify", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1  # the App CA's signature no longer verifies
+    assert result.stderr == ""
+    # verify-many's worker processes too (the text summary goes to stdout)
+    many = [sys.executable, "-m", "verifier", "verify-many", str(tmp_path), "--jobs", "2"]
+    at = ["--at", APP.expected["verify_at"]]
+    result = subprocess.run([*many, *at], capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "FAIL" in result.stdout
+    assert result.stderr == ""

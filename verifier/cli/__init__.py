@@ -7,7 +7,9 @@ calls the library and maps the outcome to an exit code (:mod:`verifier.cli.commo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -69,4 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """Console-script entry point."""
+    if not sys.warnoptions:
+        # stderr carries this tool's diagnostics, one line each: a library's warning about odd
+        # input (cryptography on a malformed certificate name) is not one. The environment carries
+        # the choice to verify-many's worker processes. ``-W``/PYTHONWARNINGS still show them.
+        warnings.simplefilter("ignore")
+        os.environ["PYTHONWARNINGS"] = "ignore"
     sys.exit(main())
