@@ -7,6 +7,7 @@ verification time give the same report, byte for byte (:meth:`Report.to_json`).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from enum import StrEnum
 
@@ -15,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .findings import Finding, Status
 
 REPORT_SCHEMA = "cvm-verifier.report/1"
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
 
 _OWNED = ConfigDict(frozen=True, extra="forbid")
 
@@ -166,8 +174,13 @@ class Report(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
     def to_json(self) -> str:
-        """Canonical JSON: stable key order, two-space indent, trailing newline."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        """Canonical JSON: stable key order, two-space indent, trailing newline.
+
+        Always encodable as UTF-8: a lone surrogate that evidence smuggled into a string (JSON
+        allows ``"\\ud800"``) is written as that same JSON escape, not as an unencodable character.
+        """
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return text if text.isascii() else _LONE_SURROGATE.sub(_escape_surrogate, text)
 
     def to_json_line(self) -> str:
         """Compact one-line JSON for JSON Lines: the keys and values of :meth:`to_json`.

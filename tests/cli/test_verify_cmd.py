@@ -235,3 +235,36 @@ def test_a_library_warning_about_the_input_does_not_reach_stderr(tmp_path: Path)
     result = subprocess.run([*many, *at], capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "FAIL" in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "github"])
+def test_a_lone_surrogate_in_the_evidence_is_reported_escaped_in_every_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
+) -> None:
+    # JSON allows "\ud800"; quoted back in a finding it is not encodable as UTF-8.
+    document = json.loads(APP.evidence)
+    document["app_certificates"][0]["subject"]["common_name"] = "\ud800demo"
+    evidence = tmp_path / "attestation.json"
+    evidence.write_text(json.dumps(document))
+    args = [str(evidence), *APP.cli_args()[1:]]
+    summary = tmp_path / "summary.md"
+    code, out, err = _run(capsys, "verify", *args, "--format", fmt, "--summary", str(summary))
+    assert (code, err) == (1, "")
+    out.encode("utf-8")
+    summary.read_text(encoding="utf-8")
+    if fmt == "json":
+        metadata = next(f for f in json.loads(out)["findings"] if f["id"] == "cert_metadata")
+        assert metadata["status"] == "fail"
+        assert metadata["actual"] == "\ud800demo"  # the JSON escape reads back as it was given
+
+
+def test_a_report_with_a_lone_surrogate_is_still_utf8_json() -> None:
+    from verifier import verify
+
+    document = json.loads(APP.evidence)
+    document["app_certificates"][0]["subject"]["common_name"] = "\udc00"
+    report = verify(json.dumps(document), collateral=APP.collateral, at=APP.at, chain_pem=APP.chain)
+    text = report.to_json()
+    text.encode("utf-8")
+    assert "\\udc00" in text
+    assert json.loads(text) == report.to_dict()

@@ -35,7 +35,12 @@ def read_input(path: str, *, what: str) -> bytes:
 
 
 def write_output(text: str, path: str | None) -> None:
-    """Write to ``path`` atomically, or to stdout when ``path`` is ``None`` or ``-``."""
+    """Write to ``path`` atomically, or to stdout when ``path`` is ``None`` or ``-``.
+
+    Text that cannot be encoded (a lone surrogate quoted from evidence) is written escaped
+    (``\\ud800``) rather than lost to an encoding error.
+    """
+    text = encodable(text)
     if path is None or path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -44,6 +49,13 @@ def write_output(text: str, path: str | None) -> None:
         write_atomic(path, text)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", location=path) from None
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates backslash-escaped, so that it always encodes as UTF-8."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error(message: str) -> None:

@@ -8,7 +8,7 @@ import sys
 from ..errors import InputError
 from ..render import render_github, render_junit, render_markdown_summary, render_text
 from ..report import Report
-from .common import write_output
+from .common import encodable, write_output
 
 FORMATS = ("text", "json", "junit", "github")
 
@@ -43,7 +43,7 @@ def append_text(path: str, text: str) -> None:
     """Append ``text`` to ``path`` in one write (a summary file is shared by a job's steps)."""
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(encodable(text))
     except OSError as exc:
         raise InputError(
             f"cannot write the summary: {exc.strerror or exc}", location=path
