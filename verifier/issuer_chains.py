@@ -15,7 +15,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import re
 from dataclasses import dataclass
 
 import dcap_qvl
@@ -92,17 +91,23 @@ def _summarize(texts: tuple[str, ...], pck_crl: bytes) -> CollateralChains:
     return CollateralChains(None, tuple(roots))
 
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
 
 
-def _pem_ders(pem: bytes) -> list[bytes]:
-    """The DER of each PEM certificate block (no X.509 parsing: only the root copy's bytes count,
-    and dcap-qvl has verified the others); ``ValueError`` when a block is not base64."""
+def _last_pem_der(pem: bytes) -> tuple[int, bytes]:
+    """The number of PEM certificate blocks and the DER of the last one (no X.509 parsing: only
+    the root copy's bytes count, and dcap-qvl has verified the others); ``ValueError`` when the
+    last block is not complete base64. Runs once per verification: string searches, no regex."""
+    count = pem.count(_PEM_BEGIN)
+    if count == 0:
+        return 0, b""
+    start = pem.rfind(_PEM_BEGIN) + len(_PEM_BEGIN)
+    end = pem.find(_PEM_END, start)
+    if end < 0:
+        raise ValueError("the last certificate has no END line")
     try:
-        return [
-            base64.b64decode(b"".join(block.split()), validate=True)
-            for block in _PEM_BLOCK.findall(pem)
-        ]
+        return count, base64.b64decode(b"".join(pem[start:end].split()), validate=True)
     except binascii.Error as exc:
         raise ValueError(f"a certificate is not base64: {exc}") from None
 
@@ -114,19 +119,19 @@ def check_issuer_chains(
     (``root_sha256``: SHA-256 of the trust root certificate's DER)."""
     expected = root_sha256
     try:
-        quote_chain = _pem_ders(pck_chain_pem)
+        count, quote_root_der = _last_pem_der(pck_chain_pem)
     except ValueError as exc:
         return Finding.failed("issuer_chains", f"the quote's PCK chain is not PEM: {exc}")
-    if len(quote_chain) < 2:
+    if count < 2:
         return Finding.failed(
             "issuer_chains",
             "the quote's PCK chain does not carry its root CA",
             expected="PCK certificate, PCK CA, root CA",
-            actual=f"{len(quote_chain)} certificate",
+            actual=f"{count} certificate",
         )
     if collateral.problem is not None:
         return Finding.failed("issuer_chains", collateral.problem)
-    quote_root = hashlib.sha256(quote_chain[-1]).hexdigest()
+    quote_root = hashlib.sha256(quote_root_der).hexdigest()
     roots = [("the quote's PCK chain", quote_root), *collateral.roots]
     for name, sha in roots:
         if sha != expected:
