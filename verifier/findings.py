@@ -27,9 +27,9 @@ class Status(StrEnum):
 class Finding:
     """The outcome of one check, with enough detail to explain it.
 
-    A plain frozen dataclass, not a pydantic model: a verification makes some thirty of them and
-    building each is a third of the cost (the checks give them typed values; pydantic validates
-    them when a :class:`~verifier.report.Report` is read back from JSON).
+    A plain frozen dataclass, not a pydantic model: a verification makes some thirty of them, and
+    a validated model costs three times as much to build (the checks give typed values; pydantic
+    still validates findings when a :class:`~verifier.report.Report` is read back from JSON).
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
