@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from .collateral import Collateral
+from .decoding import utf8_text
 from .errors import InputError
 from .evidence import Evidence, load_evidence, parse_model
 from .jsonspan import loads_unique
@@ -56,15 +57,6 @@ _SHA256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _utf8(text: str, location: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(
-            "contains a lone surrogate: not valid Unicode", location=location
-        ) from None
-
-
 class BundlePart(BaseModel):
     """One frozen input: its exact text and the SHA-256 of that text's UTF-8 bytes."""
 
@@ -77,7 +69,7 @@ class BundlePart(BaseModel):
     def of(cls, data: bytes | str, *, what: str = "part") -> BundlePart:
         """A part holding ``data`` (UTF-8 bytes or text) with its digest."""
         if isinstance(data, str):
-            raw = _utf8(data, what)
+            raw = utf8_text(data, location=what)
             text = data
         else:
             raw = bytes(data)
@@ -90,7 +82,7 @@ class BundlePart(BaseModel):
     @property
     def data(self) -> bytes:
         """The exact bytes (UTF-8 of ``text``)."""
-        return _utf8(self.text, "text")
+        return utf8_text(self.text, location="text")
 
 
 class BundleSource(BaseModel):
@@ -244,7 +236,7 @@ def load_bundle(data: bytes | str) -> Bundle:
     Raises :class:`InputError` (naming the JSON path) for anything but a well-formed
     ``cvm-verifier.bundle/1`` whose parts all match their digests.
     """
-    raw = _utf8(data, "bundle") if isinstance(data, str) else bytes(data)
+    raw = utf8_text(data, location="bundle") if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_BUNDLE_BYTES:
         raise InputError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")
     try:
@@ -269,7 +261,7 @@ def load_bundle(data: bytes | str) -> Bundle:
         part: BundlePart | None = getattr(bundle, name)
         if part is None:
             continue
-        actual = hashlib.sha256(_utf8(part.text, f"{name}.text")).hexdigest()
+        actual = hashlib.sha256(utf8_text(part.text, location=f"{name}.text")).hexdigest()
         if actual != part.sha256:
             raise InputError(
                 f"does not match the part's text (sha256 {actual}): the bundle was altered",

@@ -209,7 +209,7 @@ def _claims(tcb: TcbInfo | None) -> tuple[TcbClaims | None, bytes | None]:
     compose = None
     if tcb.app_compose is not None:
         # compose-hash covers the exact bytes dstack hashed: the string's UTF-8 encoding.
-        compose = _utf8(tcb.app_compose, location="tcb_info.app_compose")
+        compose = decoding.utf8_text(tcb.app_compose, location="tcb_info.app_compose")
     return claims, compose
 
 
@@ -269,12 +269,3 @@ def _from_app_instance(doc: AppInstance, raw: bytes, digest: str) -> Evidence:
         certificates=certificates,
         error=doc.error,
     )
-
-
-def _utf8(text: str, *, location: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(
-            "contains a lone surrogate: not valid Unicode", location=location
-        ) from None
