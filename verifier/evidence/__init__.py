@@ -214,39 +214,26 @@ def _claims(tcb: TcbInfo | None) -> tuple[TcbClaims | None, bytes | None]:
 
 
 def _from_cvm_attestation(doc: CvmAttestation, raw: bytes, digest: str) -> Evidence:
-    certificates = doc.app_certificates or ()
-    quote, quote_location = _leaf_quote(certificates)
+    quote, quote_location = _leaf_quote(doc.app_certificates or ())
     tcb = doc.tcb_info
     events: tuple[EventLogEntry, ...] = ()
     if tcb is not None and tcb.event_log is not None:
         events = tcb.event_log
     elif doc.eventlog is not None:
         events = doc.eventlog
-    claims, compose = _claims(tcb)
-    return Evidence(
-        format=EvidenceFormat.PHALA_CVM_ATTESTATION,
-        raw=raw,
-        sha256=digest,
-        quote=quote,
-        quote_location=quote_location,
-        events=events,
-        compose=compose,
-        compose_file=doc.compose_file,
-        claims=claims,
-        certificates=certificates,
-        error=doc.error,
+    return _api_evidence(
+        EvidenceFormat.PHALA_CVM_ATTESTATION, doc, raw, digest, quote, quote_location, events
     )
 
 
 def _from_app_instance(doc: AppInstance, raw: bytes, digest: str) -> Evidence:
-    certificates = doc.app_certificates or ()
     if doc.quote is not None:
         # The instance's own quote is what the API attests; a leaf quote, if any, is compared
         # with the certificate extension like any other claim.
         quote: bytes | None = decode_hex(doc.quote, location="quote")
         quote_location = "quote"
     else:
-        quote, quote_location = _leaf_quote(certificates)
+        quote, quote_location = _leaf_quote(doc.app_certificates or ())
         if quote is None:
             quote_location = "quote"
     tcb = doc.tcb_info
@@ -255,9 +242,25 @@ def _from_app_instance(doc: AppInstance, raw: bytes, digest: str) -> Evidence:
         events = doc.eventlog
     elif tcb is not None and tcb.event_log is not None:
         events = tcb.event_log
-    claims, compose = _claims(tcb)
+    return _api_evidence(
+        EvidenceFormat.PHALA_APP_INSTANCE, doc, raw, digest, quote, quote_location, events
+    )
+
+
+def _api_evidence(
+    fmt: EvidenceFormat,
+    doc: CvmAttestation | AppInstance,
+    raw: bytes,
+    digest: str,
+    quote: bytes | None,
+    quote_location: str,
+    events: tuple[EventLogEntry, ...],
+) -> Evidence:
+    """Evidence from a Phala Cloud API document once its quote and event log are located (the
+    two API shapes differ only there): certificates, tcb_info claims, compose texts, error."""
+    claims, compose = _claims(doc.tcb_info)
     return Evidence(
-        format=EvidenceFormat.PHALA_APP_INSTANCE,
+        format=fmt,
         raw=raw,
         sha256=digest,
         quote=quote,
@@ -266,6 +269,6 @@ def _from_app_instance(doc: AppInstance, raw: bytes, digest: str) -> Evidence:
         compose=compose,
         compose_file=doc.compose_file,
         claims=claims,
-        certificates=certificates,
+        certificates=doc.app_certificates or (),
         error=doc.error,
     )
