@@ -268,3 +268,16 @@ def test_a_report_with_a_lone_surrogate_is_still_utf8_json() -> None:
     text.encode("utf-8")
     assert "\\udc00" in text
     assert json.loads(text) == report.to_dict()
+
+
+@pytest.mark.parametrize("option", ["--collateral", "--chain", "--trust-root"])
+def test_an_unreadable_input_file_is_named_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str
+) -> None:
+    missing = str(tmp_path / "missing")
+    args = [str(APP.evidence_path), "--collateral", str(APP.path / "collateral.json"), option]
+    code, _, err = _run(capsys, "verify", *args, missing, "--at", APP.expected["verify_at"])
+    assert code == 2
+    line = _one_error_line(err)
+    assert line.count(missing) == 1, line
+    assert "cannot read" in line

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from ..atomicfile import write_atomic
+from ..certificates import load_pem_chain
+from ..collateral import Collateral
 from ..errors import InputError, one_line
+
+T = TypeVar("T")
 
 #: Exit codes: the contract with CI systems.
 EXIT_PASS = 0
@@ -31,6 +37,27 @@ def read_input(path: str, *, what: str) -> bytes:
         raise InputError(f"cannot read {what}: {exc.strerror or exc}", location=path) from None
     if len(data) > MAX_INPUT_BYTES:
         raise InputError(f"{what} larger than {MAX_INPUT_BYTES} bytes", location=path)
+    return data
+
+
+def read_parsed(path: str, *, what: str, parse: Callable[[bytes], T]) -> T:
+    """Read a file named on the command line and parse it; every error names the file once."""
+    data = read_input(path, what=what)  # its errors are located at ``path`` already
+    try:
+        return parse(data)
+    except InputError as exc:
+        raise exc.within(path) from None
+
+
+def checked_collateral(data: bytes) -> bytes:
+    """``data`` once it parses as collateral (for callers that keep the bytes)."""
+    Collateral.from_json(data)
+    return data
+
+
+def checked_chain(data: bytes) -> bytes:
+    """``data`` once it parses as a PEM chain (for callers that keep the bytes)."""
+    load_pem_chain(data)
     return data
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomicfile import write_atomic
-from ..certificates import load_pem_chain
 from ..errors import FetchError, InputError
 from . import common
-from .common import EXIT_FETCH, EXIT_PASS, read_input, write_output
+from .common import EXIT_FETCH, EXIT_PASS, checked_chain, read_input, read_parsed, write_output
 
 if TYPE_CHECKING:
     from ..bundle import Bundle
@@ -155,12 +154,9 @@ def fetch_bundle(
     """Fetch one CVM's bundle as the options say (``collateral``: the user's, no PCCS)."""
     from ..fetch import fetch_cvm_bundle
 
-    chain = read_input(args.chain, what="certificate chain") if args.chain else None
-    if chain is not None:
-        try:
-            load_pem_chain(chain)  # freeze usable parts only
-        except InputError as exc:
-            raise exc.within(args.chain) from None
+    chain = None
+    if args.chain:  # freeze usable parts only
+        chain = read_parsed(args.chain, what="certificate chain", parse=checked_chain)
     compose = read_input(args.compose, what="compose file") if args.compose else None
     with api_client(args) as api:
         if collateral is not None or not with_collateral:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..bundle import Bundle, is_bundle, load_bundle
-from ..certificates import load_pem_chain
 from ..collateral import Collateral
 from ..errors import InputError
 from ..evidence import Evidence, load_evidence
@@ -19,7 +18,15 @@ from ..quote_verification import TrustRoot
 from ..report import Report
 from ..verification import verify
 from . import common, fetch_cmd
-from .common import EXIT_FAIL, EXIT_PASS, read_input, write_output
+from .common import (
+    EXIT_FAIL,
+    EXIT_PASS,
+    checked_chain,
+    checked_collateral,
+    read_input,
+    read_parsed,
+    write_output,
+)
 from .output import FORMATS, emit
 
 T = TypeVar("T")
@@ -138,24 +145,6 @@ class VerifyInputs:
         )
 
 
-def _parsed(path: str, what: str, parse: Callable[[bytes], T]) -> T:
-    """Read and parse one input file; its errors name the file."""
-    try:
-        return parse(read_input(path, what=what))
-    except InputError as exc:
-        raise exc.within(path) from None
-
-
-def _checked_collateral(data: bytes) -> bytes:
-    Collateral.from_json(data)
-    return data
-
-
-def _checked_chain(data: bytes) -> bytes:
-    load_pem_chain(data)
-    return data
-
-
 def _bundle_part(source: str, parse: Callable[[], T]) -> T:
     """Parse a part of a bundle; its errors name the bundle file."""
     try:
@@ -200,7 +189,7 @@ def load_inputs(args: argparse.Namespace, *, bundle: Bundle | None = None) -> Ve
         evidence = _bundle_part(source, lambda: load_evidence(raw_evidence))
     collateral: Collateral | None
     if args.collateral:
-        collateral = _parsed(args.collateral, "collateral", Collateral.from_json)
+        collateral = read_parsed(args.collateral, what="collateral", parse=Collateral.from_json)
     elif bundle is not None:
         collateral = _bundle_part(source, bundle.parsed_collateral)
     else:
@@ -211,15 +200,17 @@ def load_inputs(args: argparse.Namespace, *, bundle: Bundle | None = None) -> Ve
     chain = None
     if args.chain:
         # Read once: the bytes that are checked here are the bytes that are verified.
-        chain = _parsed(args.chain, "certificate chain", _checked_chain)
+        chain = read_parsed(args.chain, what="certificate chain", parse=checked_chain)
     elif bundle is not None and bundle.chain_pem is not None:
         bundle_chain = bundle.chain_pem
-        chain = _bundle_part(source, lambda: _checked_chain(bundle_chain))
+        chain = _bundle_part(source, lambda: checked_chain(bundle_chain))
     compose = read_input(args.compose, what="compose file") if args.compose else None
     if compose is None and bundle is not None:
         compose = bundle.compose_bytes
     trust_root = (
-        _parsed(args.trust_root, "trust root", TrustRoot.from_der) if args.trust_root else None
+        read_parsed(args.trust_root, what="trust root", parse=TrustRoot.from_der)
+        if args.trust_root
+        else None
     )
     return VerifyInputs(evidence, collateral, at, chain, compose, trust_root)
 
@@ -240,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
             parse_time(args.at)
         collateral = None
         if args.collateral:  # checked before fetching: a saved bundle holds usable parts only
-            collateral = _parsed(args.collateral, "collateral", _checked_collateral)
+            collateral = read_parsed(args.collateral, what="collateral", parse=checked_collateral)
         bundle = fetch_cmd.fetch_bundle(args, args.cvm, with_collateral=True, collateral=collateral)
         if args.save:
             write_output(bundle.to_json(), args.save)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from ..atomicfile import atomic_text_writer
-from ..collateral import Collateral
 from ..errors import InputError
 from ..fleet import (
     FleetOptions,
@@ -30,7 +29,7 @@ from ..fleet import (
 from ..policy import BASELINE
 from ..quote_verification import TrustRoot
 from . import common
-from .common import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, error, read_input
+from .common import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, checked_collateral, error, read_parsed
 from .output import append_text, use_colour
 from .verify_cmd import load_policy_file, parse_time
 
@@ -119,29 +118,13 @@ def load_options(args: argparse.Namespace) -> FleetOptions:
     at = parse_time(args.at) if args.at and not at_fetched else common.now()
     trust_root = None
     if args.trust_root:
-        trust_root = _parsed(args.trust_root, "trust root", TrustRoot.from_der)
+        trust_root = read_parsed(args.trust_root, what="trust root", parse=TrustRoot.from_der)
     collateral = None
     if args.collateral:
-        collateral = read_input(args.collateral, what="collateral")
-        _parsed_bytes(args.collateral, collateral, Collateral.from_json)
+        collateral = read_parsed(args.collateral, what="collateral", parse=checked_collateral)
     return FleetOptions(
         at=at, policy=policy, trust_root=trust_root, collateral=collateral, at_fetched=at_fetched
     )
-
-
-def _parsed(path: str, what: str, parse: Callable[[bytes], TrustRoot]) -> TrustRoot:
-    data = read_input(path, what=what)
-    try:
-        return parse(data)
-    except InputError as exc:
-        raise exc.within(path) from None
-
-
-def _parsed_bytes(path: str, data: bytes, parse: Callable[[bytes], object]) -> None:
-    try:
-        parse(data)
-    except InputError as exc:
-        raise exc.within(path) from None
 
 
 def run(args: argparse.Namespace) -> int:
