@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.runner import one_error_line
 from tests.corpus import CASES, Case, case
 from tests.fetch.emulators import API_KEY, PccsEmulator, PhalaCloudEmulator, Reply
 from tests.shapes import app_attestations, app_instance, stopped_instance
@@ -66,14 +67,6 @@ def run(
 
 def set_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
     monkeypatch.setattr("verifier.cli.common.now", lambda: moment)
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cvm-verifier: error: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 # --- fetch CVM_ID -----------------------------------------------------------------------------
@@ -174,7 +167,7 @@ def test_api_errors_exit_3_with_one_line(
     phala.forbidden = frozenset({"theirs"})
     code, out, err = run("fetch", cvm_id)
     assert (code, out) == (3, "")
-    assert status in _one_error_line(err)
+    assert status in one_error_line(err)
 
 
 def test_a_bad_key_exits_3_without_showing_it(
@@ -184,7 +177,7 @@ def test_a_bad_key_exits_3_without_showing_it(
     phala.server.faults = [Reply.json({"message": f"API key {API_KEY} revoked"}, 401)]
     code, _, err = run("fetch", "app-uptodate")
     assert code == 3
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert "HTTP 401" in line and "[redacted]" in line
 
 
@@ -192,7 +185,7 @@ def test_no_key_exits_3(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PHALA_CLOUD_API_KEY")
     code, _, err = run("fetch", "app-uptodate")
     assert code == 3
-    assert "set PHALA_CLOUD_API_KEY" in _one_error_line(err)
+    assert "set PHALA_CLOUD_API_KEY" in one_error_line(err)
 
 
 def test_connection_refused_exits_3(run: Run) -> None:
@@ -202,28 +195,28 @@ def test_connection_refused_exits_3(run: Run) -> None:
     prefix = f"http://127.0.0.1:{port}/api/v1"
     code, _, err = run("fetch", "app-uptodate", "--api-prefix", prefix, "--retries", "0")
     assert code == 3
-    assert "cannot connect" in _one_error_line(err)
+    assert "cannot connect" in one_error_line(err)
 
 
 def test_a_slow_api_times_out_and_exits_3(run: Run, phala: PhalaCloudEmulator) -> None:
     phala.server.faults = [Reply(body=b"{}", delay=2.0)]
     code, _, err = run("fetch", "app-uptodate", "--timeout", "0.2")
     assert code == 3
-    assert "timed out after 0.2 s" in _one_error_line(err)
+    assert "timed out after 0.2 s" in one_error_line(err)
 
 
 def test_a_pccs_failure_exits_3(run: Run, pccs: PccsEmulator) -> None:
     pccs.server.faults = [Reply(status=500)]
     code, _, err = run("fetch", "app-uptodate", "--no-cache")
     assert code == 3
-    assert "PCK CRL: server error (HTTP 500)" in _one_error_line(err)
+    assert "PCK CRL: server error (HTTP 500)" in one_error_line(err)
 
 
 def test_an_offline_cvm_exits_3_unless_no_collateral(run: Run, phala: PhalaCloudEmulator) -> None:
     phala.cvms["stopped"] = b'{"is_online": false, "error": "CVM is stopped"}'
     code, _, err = run("fetch", "stopped")
     assert code == 3
-    assert "carries no quote (API error: CVM is stopped)" in _one_error_line(err)
+    assert "carries no quote (API error: CVM is stopped)" in one_error_line(err)
     code, out, _ = run("fetch", "stopped", "--no-collateral")
     assert code == 0
     assert json.loads(out)["attestation"]["text"] == phala.cvms["stopped"].decode()
@@ -244,7 +237,7 @@ def test_an_offline_cvm_exits_3_unless_no_collateral(run: Run, phala: PhalaCloud
 def test_usage_errors_exit_2(run: Run, argv: tuple[str, ...], reason: str) -> None:
     code, _, err = run("fetch", *argv)
     assert code == 2
-    assert reason in _one_error_line(err)
+    assert reason in one_error_line(err)
 
 
 # --- fetch --app ------------------------------------------------------------------------------
@@ -330,7 +323,7 @@ def test_an_app_without_running_instances_exits_3(
 def test_an_unknown_app_exits_3(run: Run, tmp_path: Path) -> None:
     code, _, err = run("fetch", "--app", "ff" * 20, "-o", str(tmp_path / "d"))
     assert code == 3
-    assert "HTTP 404" in _one_error_line(err)
+    assert "HTTP 404" in one_error_line(err)
 
 
 def test_a_malformed_app_response_exits_3(
@@ -339,7 +332,7 @@ def test_a_malformed_app_response_exits_3(
     phala.apps[APP_ID] = b'{"app_id": "x", "instances": {"0": {}}}'
     code, _, err = run("fetch", "--app", APP_ID, "-o", str(tmp_path / "d"))
     assert code == 3
-    assert "instances: not a JSON array" in _one_error_line(err)
+    assert "instances: not a JSON array" in one_error_line(err)
 
 
 # --- verify --cvm -------------------------------------------------------------------------------
@@ -377,7 +370,7 @@ def test_verify_cvm_with_a_policy(run: Run, tmp_path: Path) -> None:
 def test_verify_cvm_fetch_errors_exit_3(run: Run) -> None:
     code, out, err = run("verify", "--cvm", "missing")
     assert (code, out) == (3, "")
-    assert "HTTP 404" in _one_error_line(err)
+    assert "HTTP 404" in one_error_line(err)
 
 
 def test_verify_cvm_with_a_given_collateral_skips_the_pccs(
@@ -404,7 +397,7 @@ def test_verify_cvm_with_a_given_collateral_skips_the_pccs(
 def test_verify_cvm_usage_errors(run: Run, argv: tuple[str, ...], reason: str) -> None:
     code, _, err = run("verify", *argv)
     assert code == 2
-    assert reason in _one_error_line(err)
+    assert reason in one_error_line(err)
 
 
 def test_unusable_files_are_refused_before_fetching(
@@ -414,12 +407,12 @@ def test_unusable_files_are_refused_before_fetching(
     bad.write_text("not a chain")
     code, _, err = run("fetch", "app-uptodate", "--chain", str(bad))
     assert code == 2
-    assert str(bad) in _one_error_line(err)
+    assert str(bad) in one_error_line(err)
     saved = tmp_path / "saved.json"
     code, _, err = run(
         "verify", "--cvm", "app-uptodate", "--collateral", str(bad), "--save", str(saved)
     )
     assert code == 2
-    assert str(bad) in _one_error_line(err)
+    assert str(bad) in one_error_line(err)
     assert not saved.exists()
     assert phala.server.requests == []

@@ -6,38 +6,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.runner import one_error_line, run_cli
 from tests.corpus import case
-from verifier.cli import main
 
 KMS = case("kms-uptodate")
 KMS_OLD = case("kms-outofdate")
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cvm-verifier: error: ")
-    return lines[0]
 
 
 def test_init_then_verify_gates_on_the_pinned_policy(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     policy = tmp_path / "policy.toml"
-    code, out, err = _run(capsys, "policy", "init", *KMS.cli_args(), "-o", str(policy))
+    code, out, err = run_cli(capsys, "policy", "init", *KMS.cli_args(), "-o", str(policy))
     assert (code, out) == (0, "")
     assert "wrote" in err
-    code, out, _ = _run(capsys, "verify", *KMS.cli_args(), "--policy", str(policy))
+    code, out, _ = run_cli(capsys, "verify", *KMS.cli_args(), "--policy", str(policy))
     assert code == 0
     assert "✔ policy.os" in out
     # Same CVM, but its platform is now OutOfDate: the gate closes with exit 1.
-    code, out, _ = _run(capsys, "verify", *KMS_OLD.cli_args(), "--policy", str(policy))
+    code, out, _ = run_cli(capsys, "verify", *KMS_OLD.cli_args(), "--policy", str(policy))
     assert code == 1
     assert any(line.startswith("✘ policy.tcb") for line in out.splitlines())
 
@@ -46,11 +33,11 @@ def test_init_refuses_failing_evidence_with_exit_1(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "policy.toml"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "policy", "init", *case("compose-tampered").cli_args(), "-o", str(target)
     )
     assert code == 1 and out == ""
-    assert "refusing to pin" in _one_error_line(err)
+    assert "refusing to pin" in one_error_line(err)
     assert not target.exists()
 
 
@@ -63,7 +50,7 @@ def test_check_prints_the_normalised_policy(
         f'version = 1\n[app]\ncompose_hash = "0x{e["compose_hash_event"].upper()}"\n'
         "require_compose_text = false\n"
     )
-    code, out, err = _run(capsys, "policy", "check", str(policy))
+    code, out, err = run_cli(capsys, "policy", "check", str(policy))
     assert code == 0 and err == ""
     assert f'compose_hash = ["{e["compose_hash_event"]}"]' in out
     assert 'accept = ["UpToDate"]' in out  # defaults spelled out
@@ -74,9 +61,9 @@ def test_check_of_a_bad_policy_exits_2_naming_file_and_line(
 ) -> None:
     policy = tmp_path / "p.toml"
     policy.write_text("version = 1\nunpinned = true\n[tcb]\naccept = ['UpToDat']\n")
-    code, out, err = _run(capsys, "policy", "check", str(policy))
+    code, out, err = run_cli(capsys, "policy", "check", str(policy))
     assert code == 2 and out == ""
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert f"{policy}:4" in line and "UpToDat" in line
 
 
@@ -85,12 +72,12 @@ def test_verify_with_a_bad_policy_exits_2_before_verifying(
 ) -> None:
     policy = tmp_path / "p.toml"
     policy.write_text("version = 1\n")
-    code, out, err = _run(capsys, "verify", *KMS.cli_args(), "--policy", str(policy))
+    code, out, err = run_cli(capsys, "verify", *KMS.cli_args(), "--policy", str(policy))
     assert code == 2 and out == ""
-    assert "pins no OS" in _one_error_line(err)
+    assert "pins no OS" in one_error_line(err)
 
 
 def test_a_missing_policy_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "verify", *KMS.cli_args(), "--policy", "/nonexistent/p.toml")
+    code, _, err = run_cli(capsys, "verify", *KMS.cli_args(), "--policy", "/nonexistent/p.toml")
     assert code == 2
-    assert "cannot read policy" in _one_error_line(err)
+    assert "cannot read policy" in one_error_line(err)

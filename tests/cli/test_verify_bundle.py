@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.runner import one_error_line, run_cli
 from tests.corpus import CASES, Case, case, forged
 from verifier.bundle import BundleSource, make_bundle
-from verifier.cli import main
 
 APP = case("app-uptodate")
 KMS = case("kms-uptodate")
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _write_bundle(path: Path, c: Case, *, collateral: bool = True) -> Path:
@@ -34,20 +28,13 @@ def _write_bundle(path: Path, c: Case, *, collateral: bool = True) -> Path:
     return path
 
 
-def _one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cvm-verifier: error: ")
-    return lines[0]
-
-
 @pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
 def test_verify_bundle_at_fetched_equals_verifying_the_files(
     c: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = _write_bundle(tmp_path / "b.json", c)
-    direct = _run(capsys, "verify", *c.cli_args(), "--format", "json")
-    code, out, err = _run(capsys, "verify", str(bundle), "--at", "fetched", "--format", "json")
+    direct = run_cli(capsys, "verify", *c.cli_args(), "--format", "json")
+    code, out, err = run_cli(capsys, "verify", str(bundle), "--at", "fetched", "--format", "json")
     assert (code, out, err) == direct
     assert code == (0 if c.expected["verdict"] == "pass" else 1)
 
@@ -56,7 +43,7 @@ def test_a_bundle_is_also_verified_at_another_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = _write_bundle(tmp_path / "b.json", APP)
-    code, out, _ = _run(capsys, "verify", str(bundle), "--at", "2025-10-03T07:03:51Z")
+    code, out, _ = run_cli(capsys, "verify", str(bundle), "--at", "2025-10-03T07:03:51Z")
     assert code == 1
     assert any(line.startswith("✘ collateral_expired") for line in out.splitlines())
 
@@ -66,7 +53,7 @@ def test_explicit_collateral_replaces_the_bundles(
 ) -> None:
     bundle = _write_bundle(tmp_path / "b.json", APP)
     wrong = case("collateral-wrong-fmspc").path / "collateral.json"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify", str(bundle), "--at", "fetched", "--collateral", str(wrong)
     )
     assert code == 1
@@ -77,27 +64,27 @@ def test_a_bundle_without_collateral_needs_the_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = _write_bundle(tmp_path / "b.json", APP, collateral=False)
-    code, _, err = _run(capsys, "verify", str(bundle), "--at", "fetched")
+    code, _, err = run_cli(capsys, "verify", str(bundle), "--at", "fetched")
     assert code == 2
-    assert "--collateral: --collateral FILE is required" in _one_error_line(err)
+    assert "--collateral: --collateral FILE is required" in one_error_line(err)
     assert "no-collateral" in err
     args = ("--collateral", str(APP.path / "collateral.json"))
-    code, out, _ = _run(capsys, "verify", str(bundle), "--at", "fetched", *args)
+    code, out, _ = run_cli(capsys, "verify", str(bundle), "--at", "fetched", *args)
     assert code == 0, out
 
 
 def test_plain_evidence_still_needs_collateral(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "verify", str(APP.evidence_path), "--at", "2025-09-15T00:00:00Z")
+    code, _, err = run_cli(capsys, "verify", str(APP.evidence_path), "--at", "2025-09-15T00:00:00Z")
     assert code == 2
-    assert "--collateral FILE is required" in _one_error_line(err)
+    assert "--collateral FILE is required" in one_error_line(err)
 
 
 def test_at_fetched_needs_a_bundle(capsys: pytest.CaptureFixture[str]) -> None:
     args = APP.cli_args()
     args[args.index("--at") + 1] = "fetched"
-    code, _, err = _run(capsys, "verify", *args)
+    code, _, err = run_cli(capsys, "verify", *args)
     assert code == 2
-    assert "--at: 'fetched'" in _one_error_line(err)
+    assert "--at: 'fetched'" in one_error_line(err)
 
 
 def test_an_altered_bundle_is_an_input_error_naming_the_part(
@@ -109,10 +96,10 @@ def test_an_altered_bundle_is_an_input_error_naming_the_part(
         '"is_online": true', '"is_online": false'
     )
     path.write_text(json.dumps(document))
-    code, out, err = _run(capsys, "verify", str(path), "--at", "fetched")
+    code, out, err = run_cli(capsys, "verify", str(path), "--at", "fetched")
     assert code == 2
     assert out == ""
-    assert f"{path}: attestation.sha256: does not match" in _one_error_line(err)
+    assert f"{path}: attestation.sha256: does not match" in one_error_line(err)
 
 
 def test_a_bundle_with_a_trust_root_is_refused(
@@ -122,9 +109,9 @@ def test_a_bundle_with_a_trust_root_is_refused(
     document = json.loads(path.read_text())
     document["trust_root"] = {"sha256": "0" * 64, "text": "x"}
     path.write_text(json.dumps(document))
-    code, _, err = _run(capsys, "verify", str(path), "--at", "fetched")
+    code, _, err = run_cli(capsys, "verify", str(path), "--at", "fetched")
     assert code == 2
-    assert "trust_root" in _one_error_line(err)
+    assert "trust_root" in one_error_line(err)
 
 
 def test_a_forged_bundle_needs_the_explicit_trust_root(
@@ -132,10 +119,10 @@ def test_a_forged_bundle_needs_the_explicit_trust_root(
 ) -> None:
     demo = forged("demo")
     path = _write_bundle(tmp_path / "b.json", demo)
-    code, _, _ = _run(capsys, "verify", str(path), "--at", "fetched")
+    code, _, _ = run_cli(capsys, "verify", str(path), "--at", "fetched")
     assert code == 1
     root = str(demo.path / "trust-root.der")
-    code, _, _ = _run(capsys, "verify", str(path), "--at", "fetched", "--trust-root", root)
+    code, _, _ = run_cli(capsys, "verify", str(path), "--at", "fetched", "--trust-root", root)
     assert code == 0
 
 
@@ -147,13 +134,13 @@ def test_malformed_evidence_inside_a_bundle_names_the_bundle_and_path(
     bundle = make_bundle(json.dumps(document), fetched_at=APP.at, collateral=APP.collateral)
     path = tmp_path / "b.json"
     path.write_text(bundle.to_json())
-    code, _, err = _run(capsys, "verify", str(path), "--at", "fetched")
+    code, _, err = run_cli(capsys, "verify", str(path), "--at", "fetched")
     assert code == 2
-    assert f"{path}: attestation.text: tcb_info.mrtd" in _one_error_line(err)
+    assert f"{path}: attestation.text: tcb_info.mrtd" in one_error_line(err)
 
 
 def test_policy_init_reads_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write_bundle(tmp_path / "b.json", KMS)
-    code, out, _ = _run(capsys, "policy", "init", str(path), "--at", "fetched")
+    code, out, _ = run_cli(capsys, "policy", "init", str(path), "--at", "fetched")
     assert code == 0
     assert "65b0da4cc194cab003552e6fdf5e14dacd0ff761" in out  # the KMS's measured app id

@@ -8,43 +8,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.runner import one_error_line, run_cli
 from tests.corpus import case
-from verifier.cli import main
 
 APP = case("app-uptodate")
 BITFLIP = case("quote-bitflip")
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cvm-verifier: error: ")
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def test_passing_evidence_exits_0_with_the_verdict_last(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "verify", *APP.cli_args())
+    code, out, err = run_cli(capsys, "verify", *APP.cli_args())
     assert code == 0
     assert out.splitlines()[-1].startswith("verdict: PASS")
     assert err == ""
 
 
 def test_failing_evidence_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "verify", *BITFLIP.cli_args())
+    code, out, _ = run_cli(capsys, "verify", *BITFLIP.cli_args())
     assert code == 1
     assert out.splitlines()[-1].startswith("verdict: FAIL")
     assert any(line.startswith("✘ quote_signature") for line in out.splitlines())
 
 
 def test_json_report_is_the_library_report(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "verify", *APP.cli_args(), "--format", "json")
+    code, out, _ = run_cli(capsys, "verify", *APP.cli_args(), "--format", "json")
     report = json.loads(out)
     assert code == 0
     assert report["schema"] == "cvm-verifier.report/1"
@@ -56,7 +42,7 @@ def test_output_file_is_written_and_stdout_stays_empty(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "report.json"
-    code, out, _ = _run(capsys, "verify", *APP.cli_args(), "--format", "json", "-o", str(target))
+    code, out, _ = run_cli(capsys, "verify", *APP.cli_args(), "--format", "json", "-o", str(target))
     assert code == 0
     assert out == ""
     assert json.loads(target.read_text())["verdict"] == "pass"
@@ -67,9 +53,9 @@ def test_output_into_a_missing_directory_is_an_input_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "missing" / "report.json"
-    code, _, err = _run(capsys, "verify", *APP.cli_args(), "-o", str(target))
+    code, _, err = run_cli(capsys, "verify", *APP.cli_args(), "-o", str(target))
     assert code == 2
-    assert str(target) in _one_error_line(err)
+    assert str(target) in one_error_line(err)
 
 
 def test_evidence_from_stdin(
@@ -78,24 +64,24 @@ def test_evidence_from_stdin(
     args = APP.cli_args()
     args[0] = "-"
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(APP.evidence)))
-    code, _, _ = _run(capsys, "verify", *args)
+    code, _, _ = run_cli(capsys, "verify", *args)
     assert code == 0
 
 
 def test_missing_evidence_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     args = APP.cli_args()
     args[0] = str(tmp_path / "nope.json")
-    code, _, err = _run(capsys, "verify", *args)
+    code, _, err = run_cli(capsys, "verify", *args)
     assert code == 2
-    assert "nope.json" in _one_error_line(err)
+    assert "nope.json" in one_error_line(err)
 
 
 def test_evidence_that_is_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     args = APP.cli_args()
     args[0] = str(tmp_path)
-    code, _, err = _run(capsys, "verify", *args)
+    code, _, err = run_cli(capsys, "verify", *args)
     assert code == 2
-    _one_error_line(err)
+    one_error_line(err)
 
 
 def test_malformed_evidence_names_the_file_and_the_json_path(
@@ -107,8 +93,8 @@ def test_malformed_evidence_names_the_file_and_the_json_path(
     bad.write_text(json.dumps(document))
     args = APP.cli_args()
     args[0] = str(bad)
-    code, _, err = _run(capsys, "verify", *args)
-    line = _one_error_line(err)
+    code, _, err = run_cli(capsys, "verify", *args)
+    line = one_error_line(err)
     assert code == 2
     assert "bad.json" in line and "tcb_info.rtmr2" in line
 
@@ -116,7 +102,7 @@ def test_malformed_evidence_names_the_file_and_the_json_path(
 def test_malformed_collateral(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "collateral.json"
     bad.write_text("[]")
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "verify",
         str(APP.evidence_path),
@@ -126,55 +112,55 @@ def test_malformed_collateral(capsys: pytest.CaptureFixture[str], tmp_path: Path
         "2025-09-15T00:00Z",
     )
     assert code == 2
-    assert "collateral.json" in _one_error_line(err)
+    assert "collateral.json" in one_error_line(err)
 
 
 def test_malformed_chain(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "chain.pem"
     bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     args = [*APP.cli_args()[: APP.cli_args().index("--chain")], "--chain", str(bad)]
-    code, _, err = _run(capsys, "verify", *args)
+    code, _, err = run_cli(capsys, "verify", *args)
     assert code == 2
-    assert "chain.pem" in _one_error_line(err)
+    assert "chain.pem" in one_error_line(err)
 
 
 def test_trust_root_that_is_not_der(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "root.der"
     bad.write_bytes(b"not a certificate")
-    code, _, err = _run(capsys, "verify", *APP.cli_args(), "--trust-root", str(bad))
+    code, _, err = run_cli(capsys, "verify", *APP.cli_args(), "--trust-root", str(bad))
     assert code == 2
-    assert "root.der" in _one_error_line(err)
+    assert "root.der" in one_error_line(err)
 
 
 @pytest.mark.parametrize("at", ["yesterday", "2025-09-15T00:00:00", "2025-13-01T00:00:00Z"])
 def test_bad_time(capsys: pytest.CaptureFixture[str], at: str) -> None:
     args = APP.cli_args()
     args[args.index("--at") + 1] = at
-    code, _, err = _run(capsys, "verify", *args)
+    code, _, err = run_cli(capsys, "verify", *args)
     assert code == 2
-    assert "--at" in _one_error_line(err)
+    assert "--at" in one_error_line(err)
 
 
 def test_missing_required_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "verify", str(APP.evidence_path))
+    code, _, err = run_cli(capsys, "verify", str(APP.evidence_path))
     assert code == 2
-    assert "--collateral" in _one_error_line(err)
+    assert "--collateral" in one_error_line(err)
 
 
 def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "verify", *APP.cli_args(), "--format", "yaml")
+    code, _, err = run_cli(capsys, "verify", *APP.cli_args(), "--format", "yaml")
     assert code == 2
-    _one_error_line(err)
+    one_error_line(err)
 
 
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys)
+    code, _, err = run_cli(capsys)
     assert code == 2
-    _one_error_line(err)
+    one_error_line(err)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "--version")
+    code, out, _ = run_cli(capsys, "--version")
     assert code == 0
     assert out.startswith("cvm-verifier ")
 
@@ -185,9 +171,9 @@ def test_an_error_quoting_a_line_break_is_still_one_line(
     # Found by the fuzzer: a policy key with a line break (here U+0085) split the error.
     policy = tmp_path / "policy.toml"
     policy.write_bytes(b'version = 1\nunpinned = true\n[tcb]\n"a\\u0085\\nb" = 1\n')
-    code, out, err = _run(capsys, "verify", *APP.cli_args(), "--policy", str(policy))
+    code, out, err = run_cli(capsys, "verify", *APP.cli_args(), "--policy", str(policy))
     assert code == 2 and out == ""
-    assert _one_error_line(err).endswith(": tcb.a\\x85\\nb: unknown key")
+    assert one_error_line(err).endswith(": tcb.a\\x85\\nb: unknown key")
 
 
 def test_a_library_warning_about_the_input_does_not_reach_stderr(tmp_path: Path) -> None:
@@ -248,7 +234,7 @@ def test_a_lone_surrogate_in_the_evidence_is_reported_escaped_in_every_format(
     evidence.write_text(json.dumps(document))
     args = [str(evidence), *APP.cli_args()[1:]]
     summary = tmp_path / "summary.md"
-    code, out, err = _run(capsys, "verify", *args, "--format", fmt, "--summary", str(summary))
+    code, out, err = run_cli(capsys, "verify", *args, "--format", fmt, "--summary", str(summary))
     assert (code, err) == (1, "")
     out.encode("utf-8")
     summary.read_text(encoding="utf-8")
@@ -276,8 +262,8 @@ def test_an_unreadable_input_file_is_named_once(
 ) -> None:
     missing = str(tmp_path / "missing")
     args = [str(APP.evidence_path), "--collateral", str(APP.path / "collateral.json"), option]
-    code, _, err = _run(capsys, "verify", *args, missing, "--at", APP.expected["verify_at"])
+    code, _, err = run_cli(capsys, "verify", *args, missing, "--at", APP.expected["verify_at"])
     assert code == 2
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.count(missing) == 1, line
     assert "cannot read" in line

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli.runner import one_error_line, run_cli
 from tests.corpus import CASES, FORGED, FORGED_DIR, Case, case, forged
 from verifier.bundle import make_bundle
 from verifier.cli import main
@@ -25,22 +26,8 @@ DEMO = forged("demo")
 FORGED_AT = DEMO.expected["verify_at"]
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cvm-verifier: error: ")
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def _single_json(capsys: pytest.CaptureFixture[str], c: Case, *extra: str) -> tuple[int, str]:
-    code, out, _ = _run(capsys, "verify", *c.cli_args(), "--format", "json", *extra)
+    code, out, _ = run_cli(capsys, "verify", *c.cli_args(), "--format", "json", *extra)
     return code, out
 
 
@@ -67,7 +54,7 @@ def test_real_corpus_gives_the_single_verify_reports_byte_for_byte(
     capsys: pytest.CaptureFixture[str], at: str
 ) -> None:
     cases = _by_time(CASES)[at]
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", *(str(c.path) for c in cases), "--at", at, "--format", "jsonl"
     )
     lines = _lines(out)
@@ -94,7 +81,7 @@ def test_real_corpus_bundles_at_their_fetch_times_give_the_single_reports(
             compose=c.compose,
         )
         (tmp_path / f"{c.name}.json").write_text(bundle.to_json())
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", str(tmp_path), "--at", "fetched", "--format", "jsonl"
     )
     by_path = {line["path"]: line["report"] for line in _lines(out)}
@@ -108,7 +95,7 @@ def test_real_corpus_bundles_at_their_fetch_times_give_the_single_reports(
 def test_forged_fixtures_under_the_test_root_give_the_single_reports(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", str(FORGED_DIR), "--trust-root", ROOT, "--at", FORGED_AT,
         "--format", "jsonl", "--jobs", "2",
     )  # fmt: skip
@@ -126,7 +113,7 @@ def test_no_trust_root_is_read_from_the_evidence_directories(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Every forged folder holds a trust-root.der; only --trust-root may say which root to use.
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", str(FORGED_DIR), "--at", FORGED_AT, "--format", "jsonl"
     )
     assert code == 1
@@ -142,8 +129,8 @@ def test_a_plain_evidence_file_with_the_default_collateral(
 ) -> None:
     args = [str(DEMO.evidence_path), "--collateral", str(DEMO.path / "collateral.json")]
     args += ["--trust-root", ROOT, "--at", FORGED_AT]
-    code, out, _ = _run(capsys, "verify-many", *args, "--format", "jsonl")
-    single_code, single, _ = _run(capsys, "verify", *args, "--format", "json")
+    code, out, _ = run_cli(capsys, "verify-many", *args, "--format", "jsonl")
+    single_code, single, _ = run_cli(capsys, "verify", *args, "--format", "json")
     assert code == single_code == 0
     (line,) = _lines(out)
     assert _canonical(line["report"]) == single
@@ -156,7 +143,7 @@ def test_the_policy_reaches_every_worker(
     policy = tmp_path / "app.toml"
     assert main(["policy", "init", *app.cli_args(), "-o", str(policy)]) == 0
     at = app.expected["verify_at"]  # kms-uptodate's collateral is valid then too
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", str(app.path), str(kms.path), "--policy", str(policy),
         "--at", at, "--format", "jsonl", "--jobs", "2",
     )  # fmt: skip
@@ -165,7 +152,7 @@ def test_the_policy_reaches_every_worker(
     for c, line in ((app, app_line), (kms, kms_line)):
         args = c.cli_args()
         args[args.index("--at") + 1] = at
-        _, single, _ = _run(capsys, "verify", *args, "--format", "json", "--policy", str(policy))
+        _, single, _ = run_cli(capsys, "verify", *args, "--format", "json", "--policy", str(policy))
         assert _canonical(line["report"]) == single
     assert app_line["report"]["verdict"] == "pass"
     # Another app: the pinned policy refuses it, and says so.
@@ -189,15 +176,15 @@ def test_one_and_two_jobs_give_identical_output(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
 ) -> None:
     common = [*_mixed_fleet(tmp_path), "--trust-root", ROOT, "--at", FORGED_AT, "--format", fmt]
-    one = _run(capsys, "verify-many", *common, "--jobs", "1")
-    two = _run(capsys, "verify-many", *common, "--jobs", "2")
+    one = run_cli(capsys, "verify-many", *common, "--jobs", "1")
+    two = run_cli(capsys, "verify-many", *common, "--jobs", "2")
     assert one == two
     assert one[0] == 1
 
 
 def test_results_follow_the_order_of_the_paths(capsys: pytest.CaptureFixture[str]) -> None:
     paths = [str(c.path) for c in reversed(FORGED)]
-    _, out, _ = _run(
+    _, out, _ = run_cli(
         capsys, "verify-many", *paths, "--trust-root", ROOT, "--at", FORGED_AT, "--jobs", "2"
     )
     listed = [line.split()[1] for line in out.split("\n\n")[0].splitlines()]
@@ -205,7 +192,7 @@ def test_results_follow_the_order_of_the_paths(capsys: pytest.CaptureFixture[str
 
 
 def test_all_passing_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "verify-many", str(DEMO.path), str(forged("tcb-outofdate").path),
         "--trust-root", ROOT, "--at", FORGED_AT,
     )  # fmt: skip
@@ -219,7 +206,7 @@ def test_a_malformed_item_among_good_ones_fails_alone(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     paths = _mixed_fleet(tmp_path)
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "verify-many", *paths, "--trust-root", ROOT, "--at", FORGED_AT, "--format", "jsonl"
     )
     assert code == 1
@@ -241,7 +228,7 @@ def test_a_malformed_item_among_good_ones_fails_alone(
 def test_the_text_summary_groups_failures_by_finding_id(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify-many", *_mixed_fleet(tmp_path), "--trust-root", ROOT, "--at", FORGED_AT
     )
     assert code == 1
@@ -266,7 +253,7 @@ def test_markdown_summary_and_output_file(
     out_file, summary_file = tmp_path / "out" / "fleet.jsonl", tmp_path / "summary.md"
     out_file.parent.mkdir()
     summary_file.write_text("earlier step\n")
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "verify-many", str(FORGED_DIR), "--trust-root", ROOT, "--at", FORGED_AT,
         "--format", "jsonl", "-o", str(out_file), "--summary", str(summary_file),
     )  # fmt: skip
@@ -294,12 +281,12 @@ def test_interrupt_exits_130_and_leaves_no_output(
 
     monkeypatch.setattr(fleet.FleetSummary, "add", add_then_interrupt)
     target = tmp_path / "fleet.jsonl"
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "verify-many", str(FORGED_DIR), "--trust-root", ROOT, "--at", FORGED_AT,
         "--jobs", "2", "-o", str(target),
     )  # fmt: skip
     assert code == 130
-    assert "interrupted" in _one_error_line(err)
+    assert "interrupted" in one_error_line(err)
     assert os.listdir(tmp_path) == []
 
 
@@ -344,16 +331,16 @@ def _alive_in_group(group: int) -> list[int]:
 def test_bad_policy_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     policy = tmp_path / "bad.toml"
     policy.write_text("version = 1\n")  # pins nothing, not unpinned: refused
-    code, out, err = _run(capsys, "verify-many", str(DEMO.path), "--policy", str(policy))
+    code, out, err = run_cli(capsys, "verify-many", str(DEMO.path), "--policy", str(policy))
     assert (code, out) == (2, "")
-    assert "bad.toml" in _one_error_line(err)
+    assert "bad.toml" in one_error_line(err)
 
 
 def test_no_items_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("nothing to verify")
-    code, _, err = _run(capsys, "verify-many", str(tmp_path))
+    code, _, err = run_cli(capsys, "verify-many", str(tmp_path))
     assert code == 2
-    assert "no evidence found" in _one_error_line(err)
+    assert "no evidence found" in one_error_line(err)
 
 
 @pytest.mark.parametrize(
@@ -374,9 +361,9 @@ def test_bad_options_are_usage_errors(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
 ) -> None:
     argv = [a.replace("MISSING", str(tmp_path / "missing")) for a in argv]
-    code, out, err = _run(capsys, "verify-many", *argv)
+    code, out, err = run_cli(capsys, "verify-many", *argv)
     assert (code, out) == (2, "")
-    _one_error_line(err)
+    one_error_line(err)
 
 
 # --- the progress bar ------------------------------------------------------------------------
