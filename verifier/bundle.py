@@ -37,6 +37,7 @@ from .verification import verify
 
 __all__ = [
     "BUNDLE_SCHEMA",
+    "BUNDLE_SCHEMA_PREFIX",
     "MAX_BUNDLE_BYTES",
     "Bundle",
     "BundlePart",
@@ -47,7 +48,8 @@ __all__ = [
 ]
 
 BUNDLE_SCHEMA = "cvm-verifier.bundle/1"
-_SCHEMA_PREFIX = "cvm-verifier.bundle/"
+#: what every version of the bundle schema starts with
+BUNDLE_SCHEMA_PREFIX = "cvm-verifier.bundle/"
 
 #: Upper bound on a bundle file (evidence ~100 KiB, collateral ~20 KiB, a chain a few KiB).
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -226,7 +228,7 @@ def is_bundle(data: bytes | str) -> bool:
     return (
         isinstance(document, dict)
         and isinstance(document.get("schema"), str)
-        and document["schema"].startswith(_SCHEMA_PREFIX)
+        and document["schema"].startswith(BUNDLE_SCHEMA_PREFIX)
     )
 
 
@@ -248,7 +250,7 @@ def load_bundle(data: bytes | str) -> Bundle:
         raise InputError("a bundle is a JSON object")
     schema = document.get("schema")
     if schema != BUNDLE_SCHEMA:
-        if isinstance(schema, str) and schema.startswith(_SCHEMA_PREFIX):
+        if isinstance(schema, str) and schema.startswith(BUNDLE_SCHEMA_PREFIX):
             raise InputError(
                 f"unsupported bundle schema {schema!r} (this version reads {BUNDLE_SCHEMA!r})",
                 location="schema",

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from .bundle import BUNDLE_SCHEMA, load_bundle
+from .bundle import BUNDLE_SCHEMA, BUNDLE_SCHEMA_PREFIX, is_bundle, load_bundle
 from .collateral import Collateral
 from .errors import InputError, VerifierError
 from .evidence import load_evidence
@@ -53,8 +53,6 @@ CASE_CHAIN = "chain.pem"
 CASE_COMPOSE = "app-compose.json"
 #: Files a directory walk picks up as items (a file named on the command line is always one).
 WALKED_SUFFIX = ".json"
-#: ``schema`` of an evidence bundle file (``verifier.bundle``).
-BUNDLE_SCHEMA_PREFIX = "cvm-verifier.bundle/"
 
 #: Largest file an item reads; evidence, collateral and chains are far smaller.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -238,21 +236,10 @@ def load_item(item: Item) -> ItemInputs:
     if item.kind is ItemKind.CASE:
         return _load_case(item.path)
     data = _read(item.path, "evidence", "evidence_parse")
-    if is_bundle(data):
+    # Cheap first: an evidence file never holds the schema name, so it is not parsed twice.
+    if BUNDLE_SCHEMA_PREFIX.encode() in data and is_bundle(data):
         return _load_bundle(data)
     return ItemInputs(evidence=data, collateral=None)
-
-
-def is_bundle(data: bytes) -> bool:
-    """Whether ``data`` is an evidence bundle: a JSON object whose ``schema`` names one."""
-    if BUNDLE_SCHEMA_PREFIX.encode() not in data:  # cheap: evidence never parses twice
-        return False
-    try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        return False
-    schema = document.get("schema") if isinstance(document, dict) else None
-    return isinstance(schema, str) and schema.startswith(BUNDLE_SCHEMA_PREFIX)
 
 
 def _load_bundle(data: bytes) -> ItemInputs:
