@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,16 @@ EXIT_FETCH = 3
 
 #: Largest input file read; evidence, collateral and chains are far smaller.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def add_trust_root_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-root``: the one way to verify under another root CA than Intel's (never a file
+    found beside the evidence)."""
+    parser.add_argument(
+        "--trust-root",
+        metavar="FILE.der",
+        help="verify quotes under this root CA (DER) instead of Intel's; for test PKIs only",
+    )
 
 
 def read_input(path: str, *, what: str) -> bytes:

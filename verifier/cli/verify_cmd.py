@@ -21,6 +21,7 @@ from . import common, fetch_cmd
 from .common import (
     EXIT_FAIL,
     EXIT_PASS,
+    add_trust_root_argument,
     checked_chain,
     checked_collateral,
     read_input,
@@ -98,11 +99,7 @@ def add_evidence_arguments(parser: argparse.ArgumentParser, *, optional: bool = 
         metavar="FILE",
         help="the app compose file, hashed as its exact bytes (replaces a bundle's)",
     )
-    parser.add_argument(
-        "--trust-root",
-        metavar="FILE.der",
-        help="verify quotes under this root CA (DER) instead of Intel's; for test PKIs only",
-    )
+    add_trust_root_argument(parser)
     parser.add_argument(
         "--at",
         metavar="RFC3339|fetched",

@@ -29,7 +29,15 @@ from ..fleet import (
 from ..policy import BASELINE
 from ..quote_verification import TrustRoot
 from . import common
-from .common import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, checked_collateral, error, read_parsed
+from .common import (
+    EXIT_FAIL,
+    EXIT_PASS,
+    EXIT_USAGE,
+    add_trust_root_argument,
+    checked_collateral,
+    error,
+    read_parsed,
+)
 from .output import append_text, use_colour
 from .verify_cmd import load_policy_file, parse_time
 
@@ -61,11 +69,7 @@ def register(subparsers: Any) -> None:
         help="Intel collateral for plain evidence files (case directories and bundles carry "
         "their own)",
     )
-    parser.add_argument(
-        "--trust-root",
-        metavar="FILE.der",
-        help="verify quotes under this root CA (DER) instead of Intel's; for test PKIs only",
-    )
+    add_trust_root_argument(parser)
     parser.add_argument(
         "--at",
         metavar="RFC3339|fetched",
